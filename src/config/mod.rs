@@ -1,1 +1,210 @@
-//! placeholder
+//! Typed configuration: one TOML file, overridable by `ATP_FORWARDER__SECTION__KEY` environment variables,
+//! validated at start so that every problem is reported at once, each naming its key and the file.
+//!
+//! Every struct denies unknown keys. Durations are humane (`"60s"`, `"12h"`). Secrets are resolved during
+//! validation (from `…_file` or `…_env` keys) and held in [`Secret`].
+
+mod load;
+mod secret;
+mod tenant;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, Problem};
+pub use secret::{read_secret_env, read_secret_file, Secret, SecretError};
+pub use tenant::{Cloud, Endpoints, TenantConfig};
+
+use crate::sink::SinkConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints, committed blobs, recent record Ids and dead letters are kept.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// How streams are polled and what is kept.
+    #[serde(default)]
+    pub collector: CollectorConfig,
+    /// The Microsoft 365 tenants to collect from (at least one).
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    /// Where events go (at least one).
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// Logs, metrics and health endpoints.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The file this configuration was read from (for messages).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// Which state store backs the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// One SQLite file (the embedded default).
+    #[default]
+    Sqlite,
+    /// A shared PostgreSQL database (several replicas).
+    Postgres,
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `sqlite` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: StateBackend,
+    /// SQLite file; parent directories are created. Default `/var/lib/atp-forwarder/state.db`.
+    #[serde(default = "defaults::state_path")]
+    pub path: PathBuf,
+    /// PostgreSQL URL (backend = "postgres"), without the password.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// File holding the PostgreSQL password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: StateBackend::Sqlite,
+            path: defaults::state_path(),
+            url: None,
+            password_file: None,
+        }
+    }
+}
+
+/// `[collector]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// How often each stream lists new content once it has caught up.
+    #[serde(with = "humantime_serde", default = "defaults::poll_interval")]
+    pub poll_interval: Duration,
+    /// How far back each poll lists again, because blobs appear late and out of order.
+    #[serde(with = "humantime_serde", default = "defaults::relist")]
+    pub relist: Duration,
+    /// How far back a stream without a checkpoint starts (capped just under the API's 7 days).
+    #[serde(with = "humantime_serde", default = "defaults::backfill")]
+    pub backfill: Duration,
+    /// Blobs fetched at the same time per stream.
+    #[serde(default = "defaults::max_concurrent_fetches")]
+    pub max_concurrent_fetches: usize,
+    /// AuditLogRecordType values to forward; others are skipped without being built.
+    #[serde(default = "defaults::record_types")]
+    pub record_types: Vec<i64>,
+    /// Events per batch handed to the sinks.
+    #[serde(default = "defaults::batch_events")]
+    pub batch_events: usize,
+    /// How long SIGTERM waits for in-flight work before exiting.
+    #[serde(with = "humantime_serde", default = "defaults::shutdown_timeout")]
+    pub shutdown_timeout: Duration,
+    /// HTTP timeout for one API request (a blob fetch may stream longer while bytes arrive).
+    #[serde(with = "humantime_serde", default = "defaults::request_timeout")]
+    pub request_timeout: Duration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            poll_interval: defaults::poll_interval(),
+            relist: defaults::relist(),
+            backfill: defaults::backfill(),
+            max_concurrent_fetches: defaults::max_concurrent_fetches(),
+            record_types: defaults::record_types(),
+            batch_events: defaults::batch_events(),
+            shutdown_timeout: defaults::shutdown_timeout(),
+            request_timeout: defaults::request_timeout(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints; empty string disables them.
+    #[serde(default = "defaults::telemetry_listen")]
+    pub listen: String,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Default log filter (overridden by `RUST_LOG`), e.g. `info` or `atp_forwarder=debug`.
+    #[serde(default = "defaults::log_level")]
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            listen: defaults::telemetry_listen(),
+            log_format: LogFormat::Text,
+            log_level: defaults::log_level(),
+        }
+    }
+}
+
+pub(crate) mod defaults {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn state_path() -> PathBuf {
+        PathBuf::from("/var/lib/atp-forwarder/state.db")
+    }
+    pub fn poll_interval() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn relist() -> Duration {
+        Duration::from_secs(12 * 3600)
+    }
+    pub fn backfill() -> Duration {
+        Duration::from_secs(7 * 24 * 3600)
+    }
+    pub fn max_concurrent_fetches() -> usize {
+        8
+    }
+    pub fn record_types() -> Vec<i64> {
+        crate::event::ATP_RECORD_TYPES.to_vec()
+    }
+    pub fn batch_events() -> usize {
+        500
+    }
+    pub fn shutdown_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn request_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn telemetry_listen() -> String {
+        "127.0.0.1:9464".to_string()
+    }
+    pub fn log_level() -> String {
+        "info".to_string()
+    }
+    pub fn content_types() -> Vec<String> {
+        vec!["Audit.General".to_string()]
+    }
+    pub fn requests_per_minute() -> u32 {
+        1800
+    }
+}

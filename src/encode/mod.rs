@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::event::Record;
+use crate::event::Event;
 
 /// The payload format of a sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -22,9 +22,11 @@ pub enum Format {
     Leef,
 }
 
-/// Appends the encoding of `record` in `format` to `out`.
-pub fn encode(format: Format, record: &Record, out: &mut Vec<u8>) {
+/// Appends the encoding of `event` in `format` to `out` (one message, no trailing newline).
+pub fn encode(format: Format, event: &Event, out: &mut Vec<u8>) {
     match format {
-        Format::Json | Format::Ecs | Format::Cef | Format::Leef => out.extend_from_slice(&record.raw),
+        Format::Json | Format::Ecs | Format::Cef | Format::Leef => {
+            out.extend_from_slice(&event.record.raw)
+        }
     }
 }

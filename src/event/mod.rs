@@ -4,7 +4,11 @@
 //! sends them unchanged) plus the few common fields every stage needs (`Id`, `RecordType`, `Operation`,
 //! `CreationTime`). The typed ATP models and the normalized event built from a record live in submodules.
 
+mod stub;
+
 use bytes::Bytes;
+
+pub use stub::{Event, NormalizeContext};
 
 /// The AuditLogRecordType values this daemon exists for.
 pub const ATP_RECORD_TYPES: [i64; 4] = [28, 41, 47, 64];

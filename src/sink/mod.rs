@@ -1,1 +1,161 @@
-//! placeholder
+//! Sinks: where encoded events go, and what "acknowledged" means for each.
+//!
+//! A sink is a small trait: [`Sink::send`] hands one [`EncodedBatch`] to the destination and says, per event,
+//! whether it is confirmed, worth retrying, or rejected for good. The pipeline owns batching, retries with
+//! backoff, dead letters and acknowledgement accounting (see `pipeline.rs`), so a sink only speaks its protocol.
+//!
+//! Acknowledged means durably handed on: `file` after write + flush, `stdout` after write + flush, syslog
+//! TCP/TLS after a completed write and flush, HTTP sinks on a 2xx without per-item failures (HEC: the indexer
+//! ack where enabled).
+
+mod batch;
+mod file;
+pub mod http;
+mod stdout;
+pub mod syslog;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use batch::{EncodedBatch, EncodedItem};
+pub use file::FileSinkConfig;
+pub use stdout::StdoutSinkConfig;
+
+use crate::encode::Format;
+
+/// Hands batches of encoded events to one destination.
+#[async_trait::async_trait]
+pub trait Sink: Send {
+    /// Hand a batch to the destination; return which events are confirmed, retryable or rejected.
+    async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome;
+    /// Connect (and handshake) once, for `check` and readiness.
+    async fn probe(&mut self) -> Result<(), SinkError>;
+}
+
+/// What became of a batch.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Every event is acknowledged.
+    Delivered,
+    /// Nothing is acknowledged; send the whole batch again later (after `retry_after` when given).
+    Retry {
+        error: SinkError,
+        retry_after: Option<Duration>,
+    },
+    /// The destination refused the whole batch for good (e.g. HTTP 400); dead-letter it.
+    Rejected { reason: String },
+    /// One outcome per item of the batch, in order.
+    Partial(Vec<ItemOutcome>),
+}
+
+/// What became of one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Acknowledged.
+    Delivered,
+    /// Not acknowledged; send again (after `retry_after` when given).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Refused for good; dead-letter with the reason.
+    Rejected { reason: String },
+}
+
+/// Why a sink could not deliver or connect.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink {sink}: cannot connect to {address}: {message}")]
+    Connect {
+        sink: String,
+        address: String,
+        message: String,
+    },
+    #[error("sink {sink}: I/O error: {source}")]
+    Io {
+        sink: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sink {sink}: {message}")]
+    Protocol { sink: String, message: String },
+    #[error("sink {sink}: invalid configuration: {message}")]
+    Config { sink: String, message: String },
+}
+
+/// `[[sinks]]`: one destination. `type` selects the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Appends one message per line to a file.
+    File(FileSinkConfig),
+    /// Writes one message per line to standard output.
+    Stdout(StdoutSinkConfig),
+    /// Syslog over UDP, TCP, TLS or RELP.
+    Syslog(syslog::SyslogSinkConfig),
+    /// Generic HTTP POST.
+    Http(http::HttpSinkConfig),
+    /// Splunk HTTP Event Collector.
+    SplunkHec(http::SplunkHecSinkConfig),
+    /// Elasticsearch / OpenSearch bulk API.
+    Elasticsearch(http::ElasticsearchSinkConfig),
+    /// Microsoft Sentinel through the Azure Monitor Logs Ingestion API.
+    Sentinel(http::SentinelSinkConfig),
+}
+
+// === impl SinkConfig ===
+
+impl SinkConfig {
+    /// The sink's configured name (unique; used in logs, metrics and state).
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::File(config) => &config.name,
+            SinkConfig::Stdout(config) => &config.name,
+            SinkConfig::Syslog(config) => &config.name,
+            SinkConfig::Http(config) => &config.name,
+            SinkConfig::SplunkHec(config) => &config.name,
+            SinkConfig::Elasticsearch(config) => &config.name,
+            SinkConfig::Sentinel(config) => &config.name,
+        }
+    }
+
+    /// The payload format this sink sends.
+    pub fn format(&self) -> Format {
+        match self {
+            SinkConfig::File(config) => config.format,
+            SinkConfig::Stdout(config) => config.format,
+            SinkConfig::Syslog(config) => config.format,
+            SinkConfig::Http(config) => config.format,
+            SinkConfig::SplunkHec(config) => config.format,
+            SinkConfig::Elasticsearch(config) => config.format,
+            SinkConfig::Sentinel(config) => config.format,
+        }
+    }
+
+    /// Problems with this sink's keys, as (key, message) pairs; resolves secrets.
+    pub fn validate(&mut self) -> Vec<(String, String)> {
+        match self {
+            SinkConfig::File(config) => config.validate(),
+            SinkConfig::Stdout(_) => Vec::new(),
+            SinkConfig::Syslog(config) => config.validate(),
+            SinkConfig::Http(config) => config.validate(),
+            SinkConfig::SplunkHec(config) => config.validate(),
+            SinkConfig::Elasticsearch(config) => config.validate(),
+            SinkConfig::Sentinel(config) => config.validate(),
+        }
+    }
+
+    /// Builds the sink. Does not connect: the first `send` or `probe` does.
+    pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
+        match self {
+            SinkConfig::File(config) => Ok(Box::new(file::FileSink::new(config))),
+            SinkConfig::Stdout(config) => Ok(Box::new(stdout::StdoutSink::new(config))),
+            SinkConfig::Syslog(config) => syslog::build(config),
+            SinkConfig::Http(config) => http::build_http(config),
+            SinkConfig::SplunkHec(config) => http::build_splunk_hec(config),
+            SinkConfig::Elasticsearch(config) => http::build_elasticsearch(config),
+            SinkConfig::Sentinel(config) => http::build_sentinel(config),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Loading (file + environment) and validation of the configuration.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::{read_secret_env, read_secret_file, Config, StateBackend};
+
+/// Prefix of environment overrides: `ATP_FORWARDER__COLLECTOR__POLL_INTERVAL=30s`.
+const ENV_PREFIX: &str = "ATP_FORWARDER";
+
+/// One validation problem: the key it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `tenants[0].tenant_id`.
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why the configuration could not be used. The binary exits with code 2 on any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("config file {path} is invalid:\n{}", list(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|problem| format!("  - {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Reads `path`, applies `ATP_FORWARDER__…` environment overrides, deserializes and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                message: "not found or not a file; pass --config FILE".to_string(),
+            });
+        }
+        let builder = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        Self::from_builder(builder, path)
+    }
+
+    /// Parses a configuration held in memory (used by `demo` and tests); `origin` names it in messages.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml));
+        Self::from_builder(builder, origin)
+    }
+
+    fn from_builder(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+        path: &Path,
+    ) -> Result<Config, ConfigError> {
+        let raw = builder.build().map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(raw).map_err(|error| ConfigError::Parse {
+                path: path.to_path_buf(),
+                key: error.path().to_string(),
+                message: error.inner().to_string(),
+            })?;
+        config.source = path.to_path_buf();
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Checks every rule and resolves secrets; returns every problem found.
+    pub fn validate(&mut self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: String| problems.push(Problem { key, message });
+
+        if self.tenants.is_empty() {
+            problem(
+                "tenants".into(),
+                "no tenant configured; add at least one [[tenants]] table".into(),
+            );
+        }
+        let mut names = HashSet::new();
+        for (index, tenant) in self.tenants.iter_mut().enumerate() {
+            let key = |field: &str| format!("tenants[{index}].{field}");
+            if tenant.name.trim().is_empty() {
+                problem(key("name"), "must not be empty".into());
+            } else if !names.insert(tenant.name.clone()) {
+                problem(key("name"), format!("`{}` is used twice", tenant.name));
+            }
+            for (field, value) in [
+                ("tenant_id", &tenant.tenant_id),
+                ("client_id", &tenant.client_id),
+            ] {
+                if uuid::Uuid::parse_str(value).is_err() {
+                    problem(key(field), format!("`{value}` is not a GUID"));
+                }
+            }
+            if let Some(publisher) = &tenant.publisher_id {
+                if uuid::Uuid::parse_str(publisher).is_err() {
+                    problem(key("publisher_id"), format!("`{publisher}` is not a GUID"));
+                }
+            }
+            match (&tenant.client_secret_file, &tenant.client_secret_env) {
+                (Some(file), None) => match read_secret_file(file) {
+                    Ok(secret) => tenant.client_secret = Some(secret),
+                    Err(error) => problem(key("client_secret_file"), error.to_string()),
+                },
+                (None, Some(name)) => match read_secret_env(name) {
+                    Ok(secret) => tenant.client_secret = Some(secret),
+                    Err(error) => problem(key("client_secret_env"), error.to_string()),
+                },
+                (Some(_), Some(_)) => problem(
+                    key("client_secret_file"),
+                    "set either client_secret_file or client_secret_env, not both".into(),
+                ),
+                (None, None) => problem(
+                    key("client_secret_file"),
+                    "missing secret: set client_secret_file (or client_secret_env)".into(),
+                ),
+            }
+            if tenant.content_types.is_empty() {
+                problem(
+                    key("content_types"),
+                    "must list at least one content type".into(),
+                );
+            }
+            for content_type in &tenant.content_types {
+                if !crate::api::CONTENT_TYPES.contains(&content_type.as_str()) {
+                    problem(
+                        key("content_types"),
+                        format!(
+                            "`{content_type}` is not a content type; use one of {}",
+                            crate::api::CONTENT_TYPES.join(", ")
+                        ),
+                    );
+                }
+            }
+            if tenant.requests_per_minute == 0 {
+                problem(key("requests_per_minute"), "must be at least 1".into());
+            }
+            for (field, value) in [
+                ("login_url", &tenant.login_url),
+                ("api_url", &tenant.api_url),
+            ] {
+                if let Some(value) = value {
+                    match url::Url::parse(value) {
+                        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                        _ => problem(key(field), format!("`{value}` is not an http(s) URL")),
+                    }
+                }
+            }
+        }
+
+        if self.sinks.is_empty() {
+            problem(
+                "sinks".into(),
+                "no sink configured; add at least one [[sinks]] table".into(),
+            );
+        }
+        let mut sink_names = HashSet::new();
+        for (index, sink) in self.sinks.iter_mut().enumerate() {
+            if !sink_names.insert(sink.name().to_string()) {
+                problem(
+                    format!("sinks[{index}].name"),
+                    format!("`{}` is used twice", sink.name()),
+                );
+            }
+            for (field, message) in sink.validate() {
+                problem(format!("sinks[{index}].{field}"), message);
+            }
+        }
+
+        let collector = &self.collector;
+        if collector.poll_interval.is_zero() {
+            problem(
+                "collector.poll_interval".into(),
+                "must be greater than 0".into(),
+            );
+        }
+        if collector.max_concurrent_fetches == 0 {
+            problem(
+                "collector.max_concurrent_fetches".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if collector.batch_events == 0 {
+            problem("collector.batch_events".into(), "must be at least 1".into());
+        }
+        if collector.record_types.is_empty() {
+            problem(
+                "collector.record_types".into(),
+                "must list at least one record type".into(),
+            );
+        }
+        if self.state.backend == StateBackend::Postgres && self.state.url.is_none() {
+            problem(
+                "state.url".into(),
+                "required when state.backend = \"postgres\"".into(),
+            );
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [state]
+        path = "/tmp/x.db"
+        [[tenants]]
+        name = "contoso"
+        tenant_id = "11111111-2222-3333-4444-555555555555"
+        client_id = "11111111-2222-3333-4444-666666666666"
+        client_secret_env = "ATPF_TEST_SECRET_GOOD"
+        [[sinks]]
+        name = "out"
+        type = "stdout"
+    "#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn a_complete_config_loads_with_defaults() {
+        std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.collector.poll_interval.as_secs(), 60);
+        assert_eq!(config.collector.record_types, vec![28, 41, 47, 64]);
+        assert_eq!(
+            config.tenants[0].client_secret.as_ref().unwrap().expose(),
+            "s3cret"
+        );
+        assert_eq!(config.tenants[0].content_types, vec!["Audit.General"]);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_path() {
+        let text = GOOD.replace("[state]", "[state]\npaht = 1");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("paht"), "{error}");
+        assert!(error.contains("test.toml"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key() {
+        let text = format!("[collector]\npoll_interval = \"sixty\"\n{GOOD}");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("collector.poll_interval"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_guid_and_a_missing_secret_are_both_reported() {
+        let text = GOOD
+            .replace("11111111-2222-3333-4444-555555555555", "not-a-guid")
+            .replace("ATPF_TEST_SECRET_GOOD", "ATPF_TEST_SECRET_UNSET");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("tenants[0].tenant_id: `not-a-guid` is not a GUID"),
+            "{error}"
+        );
+        assert!(error.contains("tenants[0].client_secret_env"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_tenant_list_is_refused() {
+        let text = "[[sinks]]\nname = \"out\"\ntype = \"stdout\"\n";
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains("tenants: no tenant configured"), "{error}");
+    }
+}

@@ -1,0 +1,64 @@
+//! `stdout` sink: one message per line on standard output; acknowledged after write + flush.
+
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::{EncodedBatch, SendOutcome, Sink, SinkError};
+use crate::encode::Format;
+
+/// `type = "stdout"`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkConfig {
+    /// Sink name (unique).
+    pub name: String,
+    /// Payload format: json (default), ecs, cef, leef.
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// Writes lines to standard output.
+pub(crate) struct StdoutSink {
+    name: String,
+    out: tokio::io::Stdout,
+    buf: Vec<u8>,
+}
+
+impl StdoutSink {
+    pub(crate) fn new(config: &StdoutSinkConfig) -> StdoutSink {
+        StdoutSink {
+            name: config.name.clone(),
+            out: tokio::io::stdout(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for StdoutSink {
+    async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
+        self.buf.clear();
+        for (_, payload) in batch.iter() {
+            self.buf.extend_from_slice(payload);
+            self.buf.push(b'\n');
+        }
+        let result = match self.out.write_all(&self.buf).await {
+            Ok(()) => self.out.flush().await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => SendOutcome::Delivered,
+            Err(source) => SendOutcome::Retry {
+                error: SinkError::Io {
+                    sink: self.name.clone(),
+                    source,
+                },
+                retry_after: None,
+            },
+        }
+    }
+
+    async fn probe(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
