@@ -210,7 +210,7 @@ impl TokenSource {
             RequestTokenError::Request(error) => TokenError::Unreachable {
                 label,
                 url,
-                message: error_chain(&error),
+                message: crate::api::error_chain(&error),
             },
             RequestTokenError::Parse(error, _body) => TokenError::Malformed {
                 label,
@@ -257,17 +257,6 @@ fn hint_for(code: &str) -> &'static str {
 fn first_line(text: &str) -> String {
     // Microsoft appends "\r\nTrace ID: …" lines; the first line is the message.
     text.lines().next().unwrap_or(text).trim().to_string()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
