@@ -28,7 +28,11 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
         retry: RetryPolicy::default(),
     };
     let report = pipeline::run(&config, store, metrics, options).await?;
-    tracing::info!(blobs_committed = report.blobs_committed, "stopped");
+    tracing::info!(
+        blobs_committed = report.blobs_committed,
+        peak_rss_kib = peak_rss_kib().unwrap_or(0),
+        "stopped"
+    );
     if once && !report.failed_streams.is_empty() {
         return Err(anyhow::Error::new(Exit {
             code: 1,
@@ -39,4 +43,11 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
         }));
     }
     Ok(())
+}
+
+/// The process's peak resident set size (`VmHWM`), in KiB, where /proc is available.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
