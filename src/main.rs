@@ -43,6 +43,15 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Serve the built-in Management Activity API emulator (test credentials are logged at start).
+    Emulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: std::net::SocketAddr,
+        /// Emulator settings (TOML); the demo preset without it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Show or change the state store.
     State {
         #[command(subcommand)]
@@ -136,6 +145,9 @@ fn main() -> ExitCode {
                     once,
                 })
                 .await
+            }
+            Command::Emulator { listen, config } => {
+                commands::emulator(listen, config.as_deref()).await
             }
             Command::State { action, config } => match action {
                 StateAction::Show => commands::state_show(config.as_deref()).await,

@@ -99,3 +99,35 @@ fn an_environment_override_wins_over_the_file() {
     assert_eq!(output.status.code(), Some(2), "{}", support::text(&output));
     assert!(support::text(&output).contains("collector.poll_interval"));
 }
+
+#[test]
+fn every_example_config_parses_and_only_lacks_its_secrets_here() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        seen += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        match atp_forwarder::config::Config::from_toml_str(&text, &path) {
+            Ok(_) => {}
+            Err(atp_forwarder::config::ConfigError::Invalid { problems, .. }) => {
+                for problem in problems {
+                    assert!(
+                        problem.key.contains("secret")
+                            || problem.key.contains("token_file")
+                            || problem.key.contains("password_file")
+                            || problem.key.contains("api_key_file")
+                            || problem.key.ends_with("_file"),
+                        "{}: {problem}",
+                        path.display()
+                    );
+                }
+            }
+            Err(error) => panic!("{}: {error}", path.display()),
+        }
+    }
+    assert!(seen >= 3, "example configs found: {seen}");
+}
