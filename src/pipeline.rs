@@ -50,6 +50,8 @@ use stream::StreamTask;
 const SINK_QUEUE: usize = 4;
 /// Commit requests queued before sinks wait for the committer.
 const COMMIT_QUEUE: usize = 1024;
+/// How often expired blobs and old record Ids are pruned while the daemon runs.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How to run.
 #[derive(Clone)]
@@ -116,6 +118,11 @@ pub async fn run(
     // Committer: blobs whose events every sink acknowledged, and checkpoints.
     let (committer, inbox) = mpsc::channel(COMMIT_QUEUE);
     let committer_task = tokio::spawn(run_committer(store.clone(), metrics.clone(), inbox));
+
+    // Pruning: expired blobs and record Ids older than the retention, hourly while following.
+    if !options.once {
+        tokio::spawn(prune_periodically(store.clone(), options.shutdown.clone()));
+    }
 
     // Streams: one task per tenant × content type.
     let mut streams = JoinSet::new();
@@ -190,6 +197,19 @@ pub async fn run(
     }
     report.blobs_committed = committer_task.await.unwrap_or_default();
     Ok(report)
+}
+
+async fn prune_periodically(store: Arc<dyn StateStore>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match store.prune(chrono::Utc::now()).await {
+            Ok(pruned) => tracing::debug!(pruned, "state pruned"),
+            Err(error) => tracing::warn!(%error, "pruning the state store failed; retrying in an hour"),
+        }
+    }
 }
 
 /// Writes a dead letter and counts it; a store failure is logged (the event itself is never dropped silently).

@@ -89,7 +89,7 @@ impl StreamTask {
             Some(in_memory) => Some(in_memory),
             None => self.store.checkpoint(&self.stream).await?,
         };
-        let now = Utc::now();
+        let now = self.api.server_now();
         self.update_lag(progress, labels, checkpoint);
         for window in plan_windows(
             checkpoint,
