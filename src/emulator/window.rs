@@ -30,7 +30,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// How the emulator writes window bounds into next-page links.
 pub(crate) fn format_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    if t.timestamp_subsec_millis() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+    }
 }
 
 /// The window `[start, end)` a listing asks for, or the error to answer.
