@@ -13,7 +13,8 @@
 //!   Errors are Azure AD's: AADSTS7000215 (bad secret, 401 `invalid_client`), AADSTS7000222 (expired secret),
 //!   AADSTS7000218 (no credential), AADSTS700016 (`unauthorized_client`: app not in tenant), AADSTS90002
 //!   (unknown tenant), AADSTS70011 (`invalid_scope`), AADSTS500011 (v1 resource), AADSTS700027 (client
-//!   assertions: not verified yet, always refused), AADSTS900144 (missing parameter).
+//!   assertion signature or key), AADSTS700021 (assertion iss/sub), AADSTS700024 (assertion expired),
+//!   AADSTS50027 (malformed assertion or wrong `aud`), AADSTS900144 (missing parameter).
 //! - `/api/v1.0/{tenant}/activity/feed/…` and `/api/v1/{tenant}/activity/feed/…` (same handlers):
 //!   `GET subscriptions/list`, `POST subscriptions/start?contentType=` (body `{"webhook":…}` optional; already
 //!   enabled → 400 AF20024), `POST subscriptions/stop?contentType=` (200, empty),
@@ -49,6 +50,7 @@
 //! rendering bodies.
 
 mod api;
+mod assertion;
 mod blob;
 mod body;
 mod catalog;

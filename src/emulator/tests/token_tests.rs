@@ -201,3 +201,46 @@ async fn revoked_tokens_get_401() {
         (401, "AuthenticationFailed".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_certificate_assertion_signed_with_the_registered_key_gets_a_token() {
+    use crate::emulator::assertion::tests::{claims, sign, TEST_CERT_PEM};
+    let mut cfg = config();
+    cfg.tenants[0].certificate_pem = Some(TEST_CERT_PEM.to_owned());
+    let emu = start(cfg).await;
+    let aud = format!("{}/{TENANT}/oauth2/v2.0/token", emu.base_url());
+    for alg in ["RS256", "PS256"] {
+        let jwt = sign(alg, &claims(CLIENT, &aud));
+        let f = [
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("scope", "https://manage.office.com/.default"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", jwt.as_str()),
+        ];
+        let resp = token_form(&emu.base_url(), TENANT, &f).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{alg}");
+    }
+    let wrong_aud = sign(
+        "RS256",
+        &claims(
+            CLIENT,
+            "https://login.microsoftonline.com/x/oauth2/v2.0/token",
+        ),
+    );
+    let f = [
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT),
+        ("scope", "https://manage.office.com/.default"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", wrong_aud.as_str()),
+    ];
+    let (_, _, code, _) = aad_error(token_form(&emu.base_url(), TENANT, &f).await).await;
+    assert_eq!(code, 50027);
+}
