@@ -42,7 +42,8 @@
 //! `public_base_url`, `live` ([`LiveArrivals`]) and `faults` ([`FaultConfig`]: `requests_per_minute`,
 //! `budget_window`, `throttle_style`, `retry_after`, `server_error_every`/`_burst`/`_status`,
 //! `truncated_blob_fraction`, `connection_reset_fraction`, `truncate_times`, `malformed_blob_fraction`,
-//! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `clock_skew_secs`).
+//! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `start_min_interval`,
+//! `clock_skew_secs`).
 //! Each field is documented where it is declared.
 //!
 //! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept, so a million-record

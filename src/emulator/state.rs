@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     /// Failed fetches so far per (tenant, content id), for truncation/reset faults.
     pub failed_fetches: Mutex<HashMap<(String, String), u32>>,
     pub ctxs: HashMap<String, TenantCtx>,
+    /// Time of the last subscription start call per tenant (lowercase id).
+    pub last_start: Mutex<HashMap<String, Instant>>,
 }
 
 impl Inner {
@@ -122,6 +124,7 @@ impl Inner {
             api_requests: AtomicU64::new(0),
             failed_fetches: Mutex::new(HashMap::new()),
             ctxs,
+            last_start: Mutex::new(HashMap::new()),
         }
     }
 

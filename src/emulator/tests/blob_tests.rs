@@ -238,3 +238,27 @@ async fn the_huge_blob_is_about_the_configured_size_and_streams_whole() {
         .map(|r| r["Id"].as_str().unwrap())
         .all(|id| expected.contains(id)));
 }
+
+#[tokio::test]
+async fn a_million_record_history_starts_fast_and_lists_its_expected_records() {
+    let cfg = EmulatorConfig {
+        blob_interval: Duration::from_secs(180),
+        records_per_blob: 1667,
+        ..config()
+    };
+    let t0 = std::time::Instant::now();
+    let emu = start(cfg).await;
+    let started = t0.elapsed();
+    let expected = emu.expected_records(TENANT, &ATP);
+    eprintln!(
+        "start {started:?}, expected_records {:?} for {} ATP records",
+        t0.elapsed() - started,
+        expected.len()
+    );
+    assert!(started < Duration::from_secs(2), "{started:?}");
+    assert!(
+        (270_000..330_000).contains(&expected.len()),
+        "{}",
+        expected.len()
+    );
+}

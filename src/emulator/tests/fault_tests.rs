@@ -261,3 +261,31 @@ async fn clock_skew_shifts_the_date_header_and_the_servers_now() {
     ));
     assert_eq!(Api::code(api.get(&url).await).await.1, "AF20055");
 }
+
+#[tokio::test]
+async fn too_frequent_subscription_starts_get_429() {
+    let mut cfg = with_faults(FaultConfig {
+        start_min_interval: Some(Duration::from_secs(900)),
+        ..FaultConfig::default()
+    });
+    cfg.tenants[0].subscriptions_started = false;
+    let emu = start(cfg).await;
+    let api = Api::new(&emu).await;
+    assert_eq!(
+        api.post(&api.feed("subscriptions/start?contentType=Audit.General"))
+            .await
+            .status(),
+        200
+    );
+    let resp = api
+        .post(&api.feed("subscriptions/start?contentType=Audit.Exchange"))
+        .await;
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "AF429");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Please retry again after 14m"));
+    assert_eq!(emu.stats().faults.start_refusals, 1);
+    assert!(!emu.subscription_enabled(TENANT, "Audit.Exchange"));
+}
