@@ -27,7 +27,9 @@
 //!   → 400 AF20020, missing one → AF20001, subscription not enabled → 400 AF20022, invalid window → 400
 //!   AF20055 (or AF20030), bad time format → AF20002, bad `nextPage` → 400 AF20031, malformed content id →
 //!   400 AF20052, unknown (or not yet visible) content → 404 AF20050, expired content → 400 AF20051.
-//!   `PublisherIdentifier` is accepted everywhere (calls without it are counted).
+//!   `PublisherIdentifier` is accepted everywhere (calls without it are counted). Over the request budget →
+//!   429 (or 403) AF429, optionally with `Retry-After`; error bursts → AF50000. Every response carries the
+//!   server's `Date` (shifted by `clock_skew_secs`).
 //! - Windows: both or neither of `startTime`/`endTime` (neither = the last 24 h); `YYYY-MM-DD`,
 //!   `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS`, optional `Z`; `startTime <= contentCreated < endTime`.
 //! - Paging: `page_size` blobs per page in a deterministic order that is not creation order; when more
@@ -44,7 +46,12 @@
 //! `truncated_blob_fraction`, `connection_reset_fraction`, `truncate_times`, `malformed_blob_fraction`,
 //! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `start_min_interval`,
 //! `clock_skew_secs`).
-//! Each field is documented where it is declared.
+//! Each field is documented where it is declared. Presets: [`EmulatorConfig::single_tenant`] and
+//! [`EmulatorConfig::demo`] ([`DEMO_TENANT_ID`], [`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]).
+//!
+//! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
+//! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
+//! [`Emulator::revoke_tokens`] and [`Emulator::now`] (the server's clock).
 //!
 //! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept, so a million-record
 //! history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
