@@ -60,7 +60,7 @@ fn auth_key(name: &str) -> String {
 pub(crate) fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
     o.opt("url_click_action", m.url_click_action.as_ref());
     o.opt("url_click_action_code", m.url_click_action.as_ref().and_then(|a| a.code()).as_ref());
-    o.field("click_outcome", m.outcome());
+    o.opt("click_outcome", m.outcome());
     o.opt("time_of_click", instant(&m.time_of_click).as_ref());
     o.text("source_id", m.source_id.as_deref());
 }

@@ -273,7 +273,7 @@ fn url_click<S: FieldSink>(m: &crate::event::UrlClickData, user_id: Option<&str>
     if let Some(action) = &m.url_click_action {
         sink.text(&CLICK_ACTION, &action.name());
     }
-    sink.text(&CLICK_OUTCOME, m.outcome());
+    opt(sink, &CLICK_OUTCOME, m.outcome());
     match m.source_id.as_deref() {
         Some(id) if crate::event::common::is_guid(id) => sink.text(&NETWORK_MESSAGE_ID, id),
         other => opt(sink, &SOURCE_ID, other),

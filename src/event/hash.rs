@@ -1,6 +1,14 @@
 //! File hashes: SHA256 arrives as upper- or lowercase hex or as base64; outputs use lowercase hex.
 
-use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::{alphabet, Engine as _};
+
+/// Lenient base64: padding optional, and non-zero trailing bits accepted (redacted samples end in `7777=`).
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_allow_trailing_bits(true)
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
 /// A SHA256 as sent and, when it is one, as lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +41,8 @@ pub fn to_hex(value: &str) -> Option<String> {
     if !(43..=44).contains(&value.len()) {
         return None;
     }
-    let engines = [
-        &base64::engine::general_purpose::STANDARD,
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        &base64::engine::general_purpose::URL_SAFE,
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ];
     let mut bytes = [0u8; 33];
-    let len = engines.iter().find_map(|engine| engine.decode_slice(value, &mut bytes).ok())?;
+    let len = [STANDARD, URL_SAFE].iter().find_map(|engine| engine.decode_slice(value, &mut bytes).ok())?;
     (len == 32).then(|| hex(&bytes[..32]))
 }
 
@@ -86,6 +88,12 @@ mod tests {
     fn url_safe_and_unpadded_base64_are_accepted() {
         let h = Sha256::new("SnltYq0lbVwFlAIf-lQugPXaMcDNV9t9pN_Zkhx7hQ8".into());
         assert_eq!(h.hex.as_deref(), Some("4a796d62ad256d5c0594021ffa542e80f5da31c0cd57db7da4dfd9921c7b850f"));
+    }
+
+    #[test]
+    fn base64_with_nonzero_trailing_bits_is_accepted() {
+        let h = Sha256::new("G2RPEZx++scsgqDs6wo6GyZpJuWbzRj0iPDSaGE7777=".into());
+        assert_eq!(h.hex.as_deref().map(str::len), Some(64));
     }
 
     #[test]

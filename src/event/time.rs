@@ -121,14 +121,13 @@ impl fmt::Display for Rfc3339 {
             t.minute(),
             t.second()
         )?;
+        // Leap seconds show as nanoseconds above 10^9; they are written as the 59th second's fraction.
         let nanos = t.nanosecond() % 1_000_000_000;
-        if nanos == 0 {
-        } else if nanos % 1_000_000 == 0 {
-            write!(f, ".{:03}", nanos / 1_000_000)?;
-        } else if nanos % 1_000 == 0 {
-            write!(f, ".{:06}", nanos / 1_000)?;
-        } else {
-            write!(f, ".{nanos:09}")?;
+        match nanos {
+            0 => {}
+            n if n % 1_000_000 == 0 => write!(f, ".{:03}", n / 1_000_000)?,
+            n if n % 1_000 == 0 => write!(f, ".{:06}", n / 1_000)?,
+            n => write!(f, ".{n:09}")?,
         }
         f.write_str("Z")
     }

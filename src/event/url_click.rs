@@ -50,17 +50,17 @@ impl Model for UrlClickData {
 // === impl UrlClickData ===
 
 impl UrlClickData {
-    /// What happened to the click, in one word: `blocked`, `allowed`, `pending` or `unknown`.
-    pub fn outcome(&self) -> &'static str {
+    /// What happened to the click, in one word: `blocked`, `allowed` or `pending`; `None` when not said.
+    pub fn outcome(&self) -> Option<&'static str> {
         match self.url_click_action {
-            Some(UrlClickAction::BlockPage) => "blocked",
-            Some(UrlClickAction::PendingDetonationPage) => "pending",
+            Some(UrlClickAction::BlockPage) => Some("blocked"),
+            Some(UrlClickAction::PendingDetonationPage) => Some("pending"),
             Some(
                 UrlClickAction::Allowed
                 | UrlClickAction::BlockPageOverride
                 | UrlClickAction::PendingDetonationPageOverride,
-            ) => "allowed",
-            _ => "unknown",
+            ) => Some("allowed"),
+            _ => None,
         }
     }
 
