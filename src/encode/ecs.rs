@@ -109,9 +109,9 @@ fn raw_embeddable(event: &Event) -> bool {
 fn user(event: &Event, o: &mut Obj<'_>) -> bool {
     let user_id = event.common.user_id.as_deref().filter(|u| !u.is_empty());
     let (who, from_user_id) = match &event.body {
-        Body::AtpContent(m) => match m.user() {
-            Some(by) => (Some(by), user_id == Some(by)),
-            None => (user_id, true),
+        Body::AtpContent(m) => match m.user(user_id) {
+            Some(who) => (Some(who), user_id == Some(who)),
+            None => (None, false),
         },
         _ => (user_id, true),
     };
@@ -245,7 +245,7 @@ fn related(event: &Event, o: &mut Obj<'_>) {
         }
         Body::UrlClick(m) => push(&mut ips, m.user_ip.as_deref()),
         Body::AtpContent(m) => {
-            push(&mut users, m.user());
+            push(&mut users, m.last_modified_by.as_deref());
             push(&mut hashes, hash(&m.file.sha256));
         }
         Body::Air(m) => {
@@ -313,7 +313,7 @@ fn one_line(out: &mut Vec<u8>, raw: &[u8]) {
 /// An attachment's hash fields for `o365.atp.attachments[]`.
 pub(crate) fn sha256_fields(h: &Option<Sha256>, o: &mut Obj<'_>) {
     if let Some(h) = h {
-        o.text("sha256", Some(h.best()));
+        o.text("sha256", h.hex.as_deref());
         if h.hex.as_deref() != Some(h.original.as_str()) {
             o.field("sha256_original", &h.original);
         }

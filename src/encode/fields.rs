@@ -285,7 +285,7 @@ fn url_click<S: FieldSink>(m: &crate::event::UrlClickData, user_id: Option<&str>
 }
 
 fn atp_content<S: FieldSink>(m: &crate::event::AtpContentData, user_id: Option<&str>, sink: &mut S) {
-    opt(sink, &SUSER, m.user().or(user_id));
+    opt(sink, &SUSER, m.user(user_id));
     let file = &m.file;
     opt(sink, &FILE_NAME, file.file_name.as_deref());
     opt(sink, &FILE_PATH, file.file_path.as_deref());
@@ -316,9 +316,9 @@ fn atp_content<S: FieldSink>(m: &crate::event::AtpContentData, user_id: Option<&
 
 fn air<S: FieldSink>(m: &crate::event::AirInvestigation, sink: &mut S) {
     let e = &m.entities;
+    opt(sink, &INVESTIGATION_STATUS, m.status.as_deref());
     opt(sink, &INVESTIGATION_ID, m.investigation_id.as_deref());
     opt(sink, &RESOURCE, m.investigation_id.as_deref());
-    opt(sink, &INVESTIGATION_STATUS, m.status.as_deref());
     opt(sink, &INVESTIGATION_NAME, m.investigation_name.as_deref());
     opt(sink, &INVESTIGATION_TYPE, m.investigation_type.as_deref());
     opt(sink, &ALERT_NAME, m.alert_field("AlertDisplayName"));

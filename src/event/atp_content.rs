@@ -83,9 +83,13 @@ impl Model for FileData {
 // === impl AtpContentData ===
 
 impl AtpContentData {
-    /// The user to show: `LastModifiedBy`, else none (the caller falls back to `UserId`).
-    pub fn user(&self) -> Option<&str> {
-        self.last_modified_by.as_deref().filter(|s| !s.is_empty())
+    /// The user to show: `LastModifiedBy` when it is a UPN, else `user_id` (the record's `UserId`) when that is
+    /// one, else whichever is present (`LastModifiedBy` is sometimes a display name).
+    pub fn user<'a>(&'a self, user_id: Option<&'a str>) -> Option<&'a str> {
+        let by = self.last_modified_by.as_deref().filter(|s| !s.is_empty());
+        let user_id = user_id.filter(|s| !s.is_empty());
+        let is_upn = |v: &&str| super::common::upn(v).is_some();
+        by.filter(is_upn).or(user_id.filter(is_upn)).or(by).or(user_id)
     }
 
     /// The file size in bytes, when `FileSize` is a number.

@@ -204,13 +204,15 @@ impl MailData {
             || self.attachments.iter().any(|a| a.file_verdict == Some(FileVerdict::Bad))
     }
 
-    /// True when the message was stopped: blocked, or quarantined/dropped by policy or location.
+    /// True when the message was stopped: blocked, quarantined, dropped or failed. The policy's intended action
+    /// counts only when the record says nothing about the delivery (an override can deliver a quarantine verdict).
     pub fn is_blocked(&self) -> bool {
-        let eq = |v: &Option<String>, want: &str| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(want));
-        eq(&self.delivery_action, "Blocked")
-            || eq(&self.latest_delivery_location, "Quarantine")
-            || eq(&self.latest_delivery_location, "Dropped")
-            || matches!(self.policy_action, Some(PolicyAction::Quarantine | PolicyAction::Delete))
+        let is = |v: &Option<String>, any: &[&str]| v.as_deref().is_some_and(|v| any.iter().any(|a| v.eq_ignore_ascii_case(a)));
+        if self.delivery_action.is_some() || self.latest_delivery_location.is_some() {
+            is(&self.delivery_action, &["Blocked"]) || is(&self.latest_delivery_location, &["Quarantine", "Dropped", "Failed"])
+        } else {
+            matches!(self.policy_action, Some(PolicyAction::Quarantine | PolicyAction::Delete))
+        }
     }
 
     /// True when the message reached a mailbox folder the user reads (Inbox, or delivered).

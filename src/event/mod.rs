@@ -251,9 +251,10 @@ impl Event {
             Ok((common, body, unknown)) => (common, body, unknown, None, true),
             Err(reason) => {
                 let what = if record.operation.is_empty() { "record" } else { record.operation.as_str() };
-                let reason = format!("{what} {}: {reason}", record.record_type);
+                let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
+                // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
                 match decode_as::<()>(&record.raw) {
-                    Ok((common, (), unknown)) => (common, Body::Untyped, unknown, Some(reason), true),
+                    Ok((common, (), _)) => (common, Body::Untyped, Vec::new(), Some(reason), true),
                     Err(_) => (Common::default(), Body::Untyped, Vec::new(), Some(reason), false),
                 }
             }
