@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 
 /// The value at a dotted path (`email.attachments.0.file.name`); numeric segments index arrays.
 fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(doc, |v, seg| match seg.parse::<usize>() {
-        Ok(i) if v.is_array() => v.get(i),
-        _ => v.get(seg),
-    })
+    path.split('.')
+        .try_fold(doc, |v, seg| match seg.parse::<usize>() {
+            Ok(i) if v.is_array() => v.get(i),
+            _ => v.get(seg),
+        })
 }
 
 /// Asserts each `(source field, ECS path, expected)` and that the source fields cover every key of `raw`.
@@ -24,15 +25,29 @@ fn walk(raw: &[u8], table: &[(&str, &str, Value)]) {
     assert_eq!(ev.decode_error(), None);
     let doc = ecs(&ev);
     for (source, path, expected) in table.iter().filter(|(_, path, _)| !path.is_empty()) {
-        assert!(!path.starts_with("o365.audit"), "{source}: the raw copy does not count");
+        assert!(
+            !path.starts_with("o365.audit"),
+            "{source}: the raw copy does not count"
+        );
         let found = at(&doc, path);
         assert_eq!(found, Some(expected), "{source} → {path}");
     }
     let record: Value = serde_json::from_slice(raw).expect("fixture is JSON");
-    let keys: BTreeSet<&str> = record.as_object().expect("object").keys().map(String::as_str).collect();
-    let covered: BTreeSet<&str> = table.iter().map(|(s, _, _)| s.split(['.', '[']).next().unwrap_or(s)).collect();
+    let keys: BTreeSet<&str> = record
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let covered: BTreeSet<&str> = table
+        .iter()
+        .map(|(s, _, _)| s.split(['.', '[']).next().unwrap_or(s))
+        .collect();
     let missing: Vec<_> = keys.difference(&covered).collect();
-    assert!(missing.is_empty(), "fields of the record not walked: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields of the record not walked: {missing:?}"
+    );
 }
 
 #[test]
@@ -241,25 +256,40 @@ fn every_common_field_appears_in_ecs() {
         "ClientIP": "192.0.2.10", "ObjectId": "00000002-0000-0ff1-ce00-000000000000",
         "UserId": "megan.bowen@contoso.com", "Scope": 1,
     });
-    walk(&serde_json::to_vec(&raw).expect("json"), &[
-        ("CreationTime", "@timestamp", json!("2025-11-24T07:58:12Z")),
-        ("Id", "event.id", json!("cd2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a")),
-        ("Operation", "event.action", json!("UserLoggedIn")),
-        ("OrganizationId", "organization.id", json!("b2c3d4e5-1111-4a4a-9b9b-0123456789ab")),
-        ("RecordType", "event.code", json!("15")),
-        ("ResultStatus", "event.outcome", json!("failure")),
-        ("ResultStatus", "o365.result_status", json!("Failed")),
-        ("UserKey", "o365.user_key", json!("10032001A1B2C3D4")),
-        ("UserType", "o365.user_type", json!("Admin")),
-        ("UserType", "o365.user_type_code", json!(2)),
-        ("Version", "o365.version", json!(1)),
-        ("Workload", "event.provider", json!("AzureActiveDirectory")),
-        ("ClientIP", "client.ip", json!("192.0.2.10")),
-        ("ClientIP", "related.ip", json!(["192.0.2.10"])),
-        ("ObjectId", "o365.object_id", json!("00000002-0000-0ff1-ce00-000000000000")),
-        ("UserId", "user.id", json!("megan.bowen@contoso.com")),
-        ("UserId", "user.name", json!("megan.bowen")),
-        ("UserId", "user.domain", json!("contoso.com")),
-        ("Scope", "o365.scope", json!(1)),
-    ]);
+    walk(
+        &serde_json::to_vec(&raw).expect("json"),
+        &[
+            ("CreationTime", "@timestamp", json!("2025-11-24T07:58:12Z")),
+            (
+                "Id",
+                "event.id",
+                json!("cd2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a"),
+            ),
+            ("Operation", "event.action", json!("UserLoggedIn")),
+            (
+                "OrganizationId",
+                "organization.id",
+                json!("b2c3d4e5-1111-4a4a-9b9b-0123456789ab"),
+            ),
+            ("RecordType", "event.code", json!("15")),
+            ("ResultStatus", "event.outcome", json!("failure")),
+            ("ResultStatus", "o365.result_status", json!("Failed")),
+            ("UserKey", "o365.user_key", json!("10032001A1B2C3D4")),
+            ("UserType", "o365.user_type", json!("Admin")),
+            ("UserType", "o365.user_type_code", json!(2)),
+            ("Version", "o365.version", json!(1)),
+            ("Workload", "event.provider", json!("AzureActiveDirectory")),
+            ("ClientIP", "client.ip", json!("192.0.2.10")),
+            ("ClientIP", "related.ip", json!(["192.0.2.10"])),
+            (
+                "ObjectId",
+                "o365.object_id",
+                json!("00000002-0000-0ff1-ce00-000000000000"),
+            ),
+            ("UserId", "user.id", json!("megan.bowen@contoso.com")),
+            ("UserId", "user.name", json!("megan.bowen")),
+            ("UserId", "user.domain", json!("contoso.com")),
+            ("Scope", "o365.scope", json!(1)),
+        ],
+    );
 }

@@ -30,7 +30,12 @@ fn cef_view(ev: &Event) -> String {
     let cef = parse_cef(&message).unwrap_or_else(|e| panic!("CEF does not parse ({e}): {message}"));
     let mut keys = HashSet::new();
     let mut view = format!("{message:?}\n\nheader:\n");
-    for (label, value) in ["vendor", "product", "version", "class id", "name", "severity"].iter().zip(&cef.header) {
+    for (label, value) in [
+        "vendor", "product", "version", "class id", "name", "severity",
+    ]
+    .iter()
+    .zip(&cef.header)
+    {
         let _ = writeln!(view, "  {label}: {value:?}");
     }
     view.push_str("extension:\n");
@@ -43,10 +48,14 @@ fn cef_view(ev: &Event) -> String {
 
 fn leef_view(ev: &Event) -> String {
     let message = encoded(Format::Leef, ev);
-    let leef = parse_leef(&message).unwrap_or_else(|e| panic!("LEEF does not parse ({e}): {message}"));
+    let leef =
+        parse_leef(&message).unwrap_or_else(|e| panic!("LEEF does not parse ({e}): {message}"));
     let mut keys = HashSet::new();
     let mut view = format!("{message:?}\n\nheader:\n");
-    for (label, value) in ["vendor", "product", "version", "event id", "delimiter"].iter().zip(&leef.header) {
+    for (label, value) in ["vendor", "product", "version", "event id", "delimiter"]
+        .iter()
+        .zip(&leef.header)
+    {
         let _ = writeln!(view, "  {label}: {value:?}");
     }
     view.push_str("pairs:\n");
@@ -61,7 +70,11 @@ fn golden(file: &str, name: &str) {
     let raw = fixture(file);
     let raw = raw.trim_ascii();
     let ev = event(raw);
-    assert_eq!(encoded(Format::Json, &ev).as_bytes(), raw, "json must be the record unchanged");
+    assert_eq!(
+        encoded(Format::Json, &ev).as_bytes(),
+        raw,
+        "json must be the record unchanged"
+    );
     insta::assert_json_snapshot!(format!("{name}__ecs"), ecs_view(&ev, raw));
     insta::assert_snapshot!(format!("{name}__cef"), cef_view(&ev));
     insta::assert_snapshot!(format!("{name}__leef"), leef_view(&ev));
@@ -103,9 +116,16 @@ fn every_fixture_has_a_golden_test() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let source = include_str!("formats_golden.rs");
     for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if let Some(stem) = name.strip_suffix(".json") {
-            assert!(source.contains(&format!("    {stem},\n")), "fixture {name} has no golden test");
+            assert!(
+                source.contains(&format!("    {stem},\n")),
+                "fixture {name} has no golden test"
+            );
         }
     }
 }

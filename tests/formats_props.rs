@@ -44,7 +44,12 @@ fn some(s: &str) -> Option<&str> {
 
 /// What the CEF header must say for `ev`: CR/LF flattened to spaces, name capped at 512 characters.
 fn expected_header(ev: &Event) -> Vec<String> {
-    let flat = |s: &str, max: usize| s.chars().take(max).map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+    let flat = |s: &str, max: usize| {
+        s.chars()
+            .take(max)
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect()
+    };
     let class = format!("{}:{}", ev.record.record_type, ev.record.operation);
     vec![
         "Microsoft".into(),
@@ -59,7 +64,8 @@ fn expected_header(ev: &Event) -> Vec<String> {
 fn cef_of(ev: &Event) -> Cef {
     let message = encoded(Format::Cef, ev);
     assert!(!message.contains(['\r', '\n']), "raw line break in CEF");
-    let cef = parse_cef(&message).unwrap_or_else(|e| panic!("CEF does not parse ({e}): {message:?}"));
+    let cef =
+        parse_cef(&message).unwrap_or_else(|e| panic!("CEF does not parse ({e}): {message:?}"));
     assert_eq!(cef.header, expected_header(ev));
     cef
 }
@@ -67,11 +73,15 @@ fn cef_of(ev: &Event) -> Cef {
 /// LEEF parses, every pair has one key and one value, and the keys are those of the same record with tame values.
 fn check_leef(ev: &Event, tame: &Event) {
     let message = encoded(Format::Leef, ev);
-    let leef = parse_leef(&message).unwrap_or_else(|e| panic!("LEEF does not parse ({e}): {message:?}"));
+    let leef =
+        parse_leef(&message).unwrap_or_else(|e| panic!("LEEF does not parse ({e}): {message:?}"));
     let tame_leef = parse_leef(&encoded(Format::Leef, tame)).expect("tame LEEF parses");
     let keys: Vec<&str> = leef.pairs.iter().map(|(k, _)| k.as_str()).collect();
     let tame_keys: Vec<&str> = tame_leef.pairs.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, tame_keys, "field count or keys changed with the values");
+    assert_eq!(
+        keys, tame_keys,
+        "field count or keys changed with the values"
+    );
     assert_eq!(message.matches('\t').count() + 1, leef.pairs.len());
     assert_eq!(leef.get("externalId"), Some(ev.record.id.as_str()));
 }
@@ -79,7 +89,10 @@ fn check_leef(ev: &Event, tame: &Event) {
 fn check_ecs(ev: &Event) -> Value {
     let doc = ecs(ev);
     assert_eq!(doc["event"]["id"].as_str(), Some(ev.record.id.as_str()));
-    assert!(!encoded(Format::Ecs, ev).contains(['\r', '\n']), "ECS output spans lines");
+    assert!(
+        !encoded(Format::Ecs, ev).contains(['\r', '\n']),
+        "ECS output spans lines"
+    );
     doc
 }
 
@@ -87,7 +100,9 @@ fn check_ecs(ev: &Event) -> Value {
 /// blank strings (absent for coded fields) and numeric strings (codes) stay as they are.
 fn tame(v: &Value) -> Value {
     match v {
-        Value::String(s) if !s.trim().is_empty() && s.trim().parse::<i64>().is_err() => Value::String("x".into()),
+        Value::String(s) if !s.trim().is_empty() && s.trim().parse::<i64>().is_err() => {
+            Value::String("x".into())
+        }
         Value::Array(a) => Value::Array(a.iter().map(tame).collect()),
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), tame(v))).collect()),
         other => other.clone(),
@@ -261,14 +276,19 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         value().prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
-                prop::sample::select(vec!["Type", "Value", "Name", "FileName", "SHA256", "Entities", "Url", "x"]).prop_map(str::to_owned),
+                prop::sample::select(vec![
+                    "Type", "Value", "Name", "FileName", "SHA256", "Entities", "Url", "x"
+                ])
+                .prop_map(str::to_owned),
                 inner,
                 0..6
             )
@@ -278,9 +298,29 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 const KNOWN_KEYS: &[&str] = &[
-    "AttachmentData", "Recipients", "Policy", "PolicyAction", "DetectionType", "AuthDetails", "SystemOverrides",
-    "MessageTime", "Url", "UrlClickAction", "TimeOfClick", "FileData", "SourceWorkload", "FileSize", "Actions",
-    "Data", "RunningTime", "StartTimeUtc", "UserType", "Scope", "Version", "Subject", "Status",
+    "AttachmentData",
+    "Recipients",
+    "Policy",
+    "PolicyAction",
+    "DetectionType",
+    "AuthDetails",
+    "SystemOverrides",
+    "MessageTime",
+    "Url",
+    "UrlClickAction",
+    "TimeOfClick",
+    "FileData",
+    "SourceWorkload",
+    "FileSize",
+    "Actions",
+    "Data",
+    "RunningTime",
+    "StartTimeUtc",
+    "UserType",
+    "Scope",
+    "Version",
+    "Subject",
+    "Status",
 ];
 
 proptest! {

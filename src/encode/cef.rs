@@ -26,7 +26,11 @@ pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
     let class_prefix = itoa.as_str();
     header(out, class_prefix, CLASS_ID_MAX);
     out.push(b':');
-    header(out, &event.record.operation, CLASS_ID_MAX.saturating_sub(class_prefix.len() + 1));
+    header(
+        out,
+        &event.record.operation,
+        CLASS_ID_MAX.saturating_sub(class_prefix.len() + 1),
+    );
     out.push(b'|');
     header(out, event.name(), NAME_MAX);
     out.push(b'|');

@@ -29,7 +29,9 @@ pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
         obs.field("product", "Defender for Office 365");
     });
     let user_from_user_id = user(event, &mut o);
-    o.object("client", |c| c.text("ip", event.common.client_ip.as_deref()));
+    o.object("client", |c| {
+        c.text("ip", event.common.client_ip.as_deref())
+    });
     match &event.body {
         Body::Mail(m) => mail(m, &mut o),
         Body::UrlClick(m) => url_click(m, &mut o),
@@ -72,10 +74,12 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
         e.list("category", a.category);
         e.list("type", a.types);
         e.field("severity", &a.severity);
-        let outcome = event.common.result_status.as_deref().and_then(|s| match s.to_ascii_lowercase().as_str() {
-            "succeeded" | "success" | "true" => Some("success"),
-            "failed" | "failure" | "false" => Some("failure"),
-            _ => None,
+        let outcome = event.common.result_status.as_deref().and_then(|s| {
+            match s.to_ascii_lowercase().as_str() {
+                "succeeded" | "success" | "true" => Some("success"),
+                "failed" | "failure" | "false" => Some("failure"),
+                _ => None,
+            }
         });
         e.opt("outcome", outcome);
         e.field("created", &Rfc3339(event.fetched_at));
@@ -147,13 +151,20 @@ fn mail(m: &MailData, o: &mut Obj<'_>) {
         e.objects("attachments", &m.attachments, |item, a| {
             item.object("file", |f| {
                 f.text("name", a.file_name.as_deref());
-                f.text("extension", a.file_name.as_deref().and_then(extension).as_deref());
-                f.object("hash", |h| h.text("sha256", a.sha256.as_ref().and_then(|s| s.hex.as_deref())));
+                f.text(
+                    "extension",
+                    a.file_name.as_deref().and_then(extension).as_deref(),
+                );
+                f.object("hash", |h| {
+                    h.text("sha256", a.sha256.as_ref().and_then(|s| s.hex.as_deref()))
+                });
             });
         });
     });
     o.object("source", |s| s.text("ip", m.sender_ip.as_deref()));
-    o.object("threat", |t| t.object("software", |s| s.text("name", m.malware_family())));
+    o.object("threat", |t| {
+        t.object("software", |s| s.text("name", m.malware_family()))
+    });
     if let Some(policy) = &m.policy {
         o.object("rule", |r| r.field("name", policy));
     }
@@ -190,12 +201,19 @@ fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
     o.object("file", |file| {
         file.text("name", f.file_name.as_deref());
         file.text("path", f.file_path.as_deref());
-        file.text("extension", f.file_name.as_deref().and_then(extension).as_deref());
+        file.text(
+            "extension",
+            f.file_name.as_deref().and_then(extension).as_deref(),
+        );
         file.opt("size", m.file_size().as_ref());
-        file.object("hash", |h| h.text("sha256", f.sha256.as_ref().and_then(|s| s.hex.as_deref())));
+        file.object("hash", |h| {
+            h.text("sha256", f.sha256.as_ref().and_then(|s| s.hex.as_deref()))
+        });
         file.opt("mtime", instant(&m.last_modified_date).as_ref());
     });
-    o.object("threat", |t| t.object("software", |s| s.text("name", f.malware_family.as_deref())));
+    o.object("threat", |t| {
+        t.object("software", |s| s.text("name", f.malware_family.as_deref()))
+    });
 }
 
 fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
@@ -212,7 +230,8 @@ fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
 /// The extension of a file name, lowercased (`invoice.pdf.exe` → `exe`).
 fn extension(name: &str) -> Option<String> {
     let (stem, ext) = name.rsplit_once('.')?;
-    let plausible = !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\', ' ']);
+    let plausible =
+        !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\', ' ']);
     plausible.then(|| ext.to_ascii_lowercase())
 }
 
@@ -228,7 +247,10 @@ fn related(event: &Event, o: &mut Obj<'_>) {
     }
     let c = &event.common;
     push(&mut ips, c.client_ip.as_deref());
-    push(&mut users, c.user_id.as_deref().filter(|u| upn(u).is_some()));
+    push(
+        &mut users,
+        c.user_id.as_deref().filter(|u| upn(u).is_some()),
+    );
     fn hash(h: &Option<Sha256>) -> Option<&str> {
         h.as_ref().and_then(|h| h.hex.as_deref())
     }
@@ -282,7 +304,10 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
         }
         v.text("user_key", c.user_key.as_deref());
         v.opt("user_type", c.user_type.as_ref());
-        v.opt("user_type_code", c.user_type.as_ref().and_then(|t| t.code()).as_ref());
+        v.opt(
+            "user_type_code",
+            c.user_type.as_ref().and_then(|t| t.code()).as_ref(),
+        );
         v.text("object_id", c.object_id.as_deref());
         v.text("result_status", c.result_status.as_deref());
         v.opt("scope", c.scope.as_ref());
@@ -306,7 +331,10 @@ fn one_line(out: &mut Vec<u8>, raw: &[u8]) {
     if memchr::memchr2(b'\n', b'\r', raw).is_none() {
         out.extend_from_slice(raw);
     } else {
-        out.extend(raw.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+        out.extend(
+            raw.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
     }
 }
 
@@ -325,7 +353,10 @@ pub(crate) fn attachment(a: &Attachment, o: &mut Obj<'_>) {
     o.text("file_name", a.file_name.as_deref());
     o.text("file_type", a.file_type.as_deref());
     o.opt("file_verdict", a.file_verdict.as_ref());
-    o.opt("file_verdict_code", a.file_verdict.as_ref().and_then(|v| v.code()).as_ref());
+    o.opt(
+        "file_verdict_code",
+        a.file_verdict.as_ref().and_then(|v| v.code()).as_ref(),
+    );
     o.text("malware_family", a.malware_family.as_deref());
     sha256_fields(&a.sha256, o);
 }

@@ -14,23 +14,43 @@ fn instant(ts: &Option<Timestamp>) -> Option<Rfc3339> {
 pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
     o.text("verdict", m.verdict.as_deref());
     o.opt("policy", m.policy.as_ref());
-    o.opt("policy_code", m.policy.as_ref().and_then(|p| p.code()).as_ref());
+    o.opt(
+        "policy_code",
+        m.policy.as_ref().and_then(|p| p.code()).as_ref(),
+    );
     o.opt("policy_action", m.policy_action.as_ref());
-    o.opt("policy_action_code", m.policy_action.as_ref().and_then(|p| p.code()).as_ref());
+    o.opt(
+        "policy_action_code",
+        m.policy_action.as_ref().and_then(|p| p.code()).as_ref(),
+    );
     o.opt("detection_type", m.detection_type.as_ref());
     o.text("detection_method", m.detection_method.as_deref());
     o.list("threats_and_detection_tech", &m.threats_and_detection_tech);
     o.text("delivery_action", m.delivery_action.as_deref());
-    o.text("original_delivery_location", m.original_delivery_location.as_deref());
-    o.text("latest_delivery_location", m.latest_delivery_location.as_deref());
+    o.text(
+        "original_delivery_location",
+        m.original_delivery_location.as_deref(),
+    );
+    o.text(
+        "latest_delivery_location",
+        m.latest_delivery_location.as_deref(),
+    );
     o.text("directionality", m.directionality.as_deref());
-    o.list("additional_actions_and_results", &m.additional_actions_and_results);
+    o.list(
+        "additional_actions_and_results",
+        &m.additional_actions_and_results,
+    );
     o.text("connector", m.connector.as_deref());
-    o.text("phish_confidence_level", m.phish_confidence_level.as_deref());
+    o.text(
+        "phish_confidence_level",
+        m.phish_confidence_level.as_deref(),
+    );
     o.object("auth", |auth| {
         let mut seen: Vec<String> = Vec::with_capacity(m.auth_details.len());
         for detail in &m.auth_details {
-            let Some(name) = detail.name.as_deref().filter(|n| !n.trim().is_empty()) else { continue };
+            let Some(name) = detail.name.as_deref().filter(|n| !n.trim().is_empty()) else {
+                continue;
+            };
             let key = auth_key(name);
             if !seen.contains(&key) {
                 auth.text(&key, detail.value.as_deref());
@@ -47,7 +67,13 @@ fn auth_key(name: &str) -> String {
     let key: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if key == "compauth" {
         "comp_auth".to_owned()
@@ -59,7 +85,10 @@ fn auth_key(name: &str) -> String {
 /// `o365.atp` of a TIUrlClickData record.
 pub(crate) fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
     o.opt("url_click_action", m.url_click_action.as_ref());
-    o.opt("url_click_action_code", m.url_click_action.as_ref().and_then(|a| a.code()).as_ref());
+    o.opt(
+        "url_click_action_code",
+        m.url_click_action.as_ref().and_then(|a| a.code()).as_ref(),
+    );
     o.opt("click_outcome", m.outcome());
     o.opt("time_of_click", instant(&m.time_of_click).as_ref());
     o.text("source_id", m.source_id.as_deref());
@@ -69,9 +98,15 @@ pub(crate) fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
 pub(crate) fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
     let f = &m.file;
     o.opt("file_verdict", f.file_verdict.as_ref());
-    o.opt("file_verdict_code", f.file_verdict.as_ref().and_then(|v| v.code()).as_ref());
+    o.opt(
+        "file_verdict_code",
+        f.file_verdict.as_ref().and_then(|v| v.code()).as_ref(),
+    );
     o.opt("source_workload", m.source_workload.as_ref());
-    o.opt("source_workload_code", m.source_workload.as_ref().and_then(|w| w.code()).as_ref());
+    o.opt(
+        "source_workload_code",
+        m.source_workload.as_ref().and_then(|w| w.code()).as_ref(),
+    );
     o.text("detection_method", m.detection_method.as_deref());
     o.opt("detection_date", instant(&m.detection_date).as_ref());
     o.text("last_modified_by", m.last_modified_by.as_deref());

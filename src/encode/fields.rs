@@ -19,11 +19,24 @@ pub(crate) struct Slot {
 }
 
 const fn both(cef: &'static str, leef: &'static str) -> Slot {
-    Slot { cef, cef_label: None, leef }
+    Slot {
+        cef,
+        cef_label: None,
+        leef,
+    }
 }
 
-const fn labelled(cef: &'static str, label_key: &'static str, label: &'static str, leef: &'static str) -> Slot {
-    Slot { cef, cef_label: Some((label_key, label)), leef }
+const fn labelled(
+    cef: &'static str,
+    label_key: &'static str,
+    label: &'static str,
+    leef: &'static str,
+) -> Slot {
+    Slot {
+        cef,
+        cef_label: Some((label_key, label)),
+        leef,
+    }
 }
 
 // Common to every record.
@@ -46,18 +59,30 @@ pub(crate) const MAIL_P1_SENDER: Slot = both("", "p1Sender");
 pub(crate) const MAIL_TO: Slot = both("duser", "recipient");
 pub(crate) const MAIL_SUBJECT: Slot = both("msg", "subject");
 pub(crate) const VERDICT: Slot = labelled("cs1", "cs1Label", "Verdict", "verdict");
-pub(crate) const NETWORK_MESSAGE_ID: Slot = labelled("cs2", "cs2Label", "NetworkMessageId", "networkMessageId");
-pub(crate) const INTERNET_MESSAGE_ID: Slot = labelled("cs3", "cs3Label", "InternetMessageId", "internetMessageId");
+pub(crate) const NETWORK_MESSAGE_ID: Slot =
+    labelled("cs2", "cs2Label", "NetworkMessageId", "networkMessageId");
+pub(crate) const INTERNET_MESSAGE_ID: Slot =
+    labelled("cs3", "cs3Label", "InternetMessageId", "internetMessageId");
 pub(crate) const POLICY: Slot = labelled("cs4", "cs4Label", "Policy", "policy");
 pub(crate) const MAIL_ACT: Slot = both("act", "");
 pub(crate) const POLICY_ACTION: Slot = both("", "policyAction");
 pub(crate) const DELIVERY_ACTION: Slot = both("outcome", "deliveryAction");
-pub(crate) const DETECTION_TECH: Slot = labelled("cs5", "cs5Label", "DetectionTechnologies", "detectionTech");
+pub(crate) const DETECTION_TECH: Slot =
+    labelled("cs5", "cs5Label", "DetectionTechnologies", "detectionTech");
 pub(crate) const DETECTION_METHOD: Slot = both("", "detectionMethod");
 pub(crate) const DETECTION_TYPE: Slot = both("", "detectionType");
-pub(crate) const MALWARE_FAMILY: Slot = labelled("flexString1", "flexString1Label", "MalwareFamily", "malwareFamily");
-pub(crate) const DELIVERY_LOCATION: Slot =
-    labelled("flexString2", "flexString2Label", "DeliveryLocation", "deliveryLocation");
+pub(crate) const MALWARE_FAMILY: Slot = labelled(
+    "flexString1",
+    "flexString1Label",
+    "MalwareFamily",
+    "malwareFamily",
+);
+pub(crate) const DELIVERY_LOCATION: Slot = labelled(
+    "flexString2",
+    "flexString2Label",
+    "DeliveryLocation",
+    "deliveryLocation",
+);
 pub(crate) const ORIGINAL_LOCATION: Slot = both("", "originalDeliveryLocation");
 pub(crate) const DEVICE_DIRECTION: Slot = both("deviceDirection", "");
 pub(crate) const DIRECTION: Slot = both("", "direction");
@@ -90,26 +115,43 @@ pub(crate) const FILE_SIZE: Slot = both("fsize", "fileSize");
 pub(crate) const FILE_HASH: Slot = both("fileHash", "fileHash");
 pub(crate) const DOCUMENT_ID: Slot = both("fileId", "documentId");
 pub(crate) const FILE_VERDICT: Slot = labelled("cs1", "cs1Label", "FileVerdict", "fileVerdict");
-pub(crate) const SOURCE_WORKLOAD: Slot = labelled("cs4", "cs4Label", "SourceWorkload", "sourceWorkload");
-pub(crate) const FILE_DETECTION_METHOD: Slot = labelled("cs5", "cs5Label", "DetectionMethod", "detectionMethod");
+pub(crate) const SOURCE_WORKLOAD: Slot =
+    labelled("cs4", "cs4Label", "SourceWorkload", "sourceWorkload");
+pub(crate) const FILE_DETECTION_METHOD: Slot =
+    labelled("cs5", "cs5Label", "DetectionMethod", "detectionMethod");
 pub(crate) const DETECTION_DATE: Slot = both("start", "detectionDate");
 pub(crate) const LAST_MODIFIED: Slot = both("fileModificationTime", "lastModifiedDate");
 // 64 AirInvestigationData.
-pub(crate) const INVESTIGATION_STATUS: Slot =
-    labelled("cs1", "cs1Label", "InvestigationStatus", "investigationStatus");
-pub(crate) const INVESTIGATION_ID: Slot = labelled("cs4", "cs4Label", "InvestigationId", "investigationId");
+pub(crate) const INVESTIGATION_STATUS: Slot = labelled(
+    "cs1",
+    "cs1Label",
+    "InvestigationStatus",
+    "investigationStatus",
+);
+pub(crate) const INVESTIGATION_ID: Slot =
+    labelled("cs4", "cs4Label", "InvestigationId", "investigationId");
 pub(crate) const ALERT_DETECTION_TECH: Slot =
     labelled("cs5", "cs5Label", "DetectionTechnology", "detectionTech");
-pub(crate) const INVESTIGATION_TYPE: Slot =
-    labelled("flexString1", "flexString1Label", "InvestigationType", "investigationType");
-pub(crate) const ALERT_NAME: Slot = labelled("flexString2", "flexString2Label", "AlertName", "alertName");
+pub(crate) const INVESTIGATION_TYPE: Slot = labelled(
+    "flexString1",
+    "flexString1Label",
+    "InvestigationType",
+    "investigationType",
+);
+pub(crate) const ALERT_NAME: Slot =
+    labelled("flexString2", "flexString2Label", "AlertName", "alertName");
 pub(crate) const ALERT_SEVERITY: Slot = both("", "alertSeverity");
 pub(crate) const INVESTIGATION_NAME: Slot = both("msg", "investigationName");
 pub(crate) const INVESTIGATION_START: Slot = both("start", "startTime");
 pub(crate) const INVESTIGATION_END: Slot = both("end", "endTime");
-pub(crate) const LAST_UPDATE: Slot =
-    labelled("deviceCustomDate1", "deviceCustomDate1Label", "LastUpdateTime", "lastUpdateTime");
-pub(crate) const RUNNING_TIME: Slot = labelled("cn1", "cn1Label", "RunningTimeSeconds", "runningTime");
+pub(crate) const LAST_UPDATE: Slot = labelled(
+    "deviceCustomDate1",
+    "deviceCustomDate1Label",
+    "LastUpdateTime",
+    "lastUpdateTime",
+);
+pub(crate) const RUNNING_TIME: Slot =
+    labelled("cn1", "cn1Label", "RunningTimeSeconds", "runningTime");
 pub(crate) const ACTIONS: Slot = both("act", "actions");
 pub(crate) const AIR_USERS: Slot = both("duser", "usrName");
 pub(crate) const AIR_SENDERS: Slot = both("suser", "sender");
@@ -197,21 +239,37 @@ fn mail<S: FieldSink>(m: &crate::event::MailData, sink: &mut S) {
     if m.threats_and_detection_tech.is_empty() {
         opt(sink, &DETECTION_TECH, m.detection_method.as_deref());
     } else {
-        sink.list(&DETECTION_TECH, m.threats_and_detection_tech.iter().map(String::as_str), "; ");
+        sink.list(
+            &DETECTION_TECH,
+            m.threats_and_detection_tech.iter().map(String::as_str),
+            "; ",
+        );
     }
     opt(sink, &DETECTION_METHOD, m.detection_method.as_deref());
     if let Some(detection_type) = &m.detection_type {
         sink.text(&DETECTION_TYPE, &detection_type.name());
     }
     let mut families: Vec<&str> = Vec::new();
-    for family in m.attachments.iter().filter_map(|a| a.malware_family.as_deref()) {
+    for family in m
+        .attachments
+        .iter()
+        .filter_map(|a| a.malware_family.as_deref())
+    {
         if !families.contains(&family) {
             families.push(family);
         }
     }
     sink.list(&MALWARE_FAMILY, families, ",");
-    opt(sink, &DELIVERY_LOCATION, m.latest_delivery_location.as_deref());
-    opt(sink, &ORIGINAL_LOCATION, m.original_delivery_location.as_deref());
+    opt(
+        sink,
+        &DELIVERY_LOCATION,
+        m.latest_delivery_location.as_deref(),
+    );
+    opt(
+        sink,
+        &ORIGINAL_LOCATION,
+        m.original_delivery_location.as_deref(),
+    );
     match m.direction() {
         Some("inbound") => sink.int(&DEVICE_DIRECTION, 0),
         Some("outbound") => sink.int(&DEVICE_DIRECTION, 1),
@@ -223,18 +281,50 @@ fn mail<S: FieldSink>(m: &crate::event::MailData, sink: &mut S) {
     }
     if let Some(primary) = m.primary_attachment() {
         opt(sink, &PRIMARY_FILE_NAME, primary.file_name.as_deref());
-        opt(sink, &PRIMARY_FILE_HASH, primary.sha256.as_ref().map(|h| h.best()));
+        opt(
+            sink,
+            &PRIMARY_FILE_HASH,
+            primary.sha256.as_ref().map(|h| h.best()),
+        );
         opt(sink, &PRIMARY_FILE_TYPE, primary.file_type.as_deref());
     }
-    sink.list(&ATTACHMENT_NAMES, m.attachments.iter().filter_map(|a| a.file_name.as_deref()), ",");
-    sink.list(&ATTACHMENT_HASHES, m.attachments.iter().filter_map(|a| a.sha256.as_ref().map(|h| h.best())), ",");
-    sink.list(&ATTACHMENT_TYPES, m.attachments.iter().filter_map(|a| a.file_type.as_deref()), ",");
-    let verdicts: Vec<_> = m.attachments.iter().filter_map(|a| a.file_verdict.as_ref().map(FileVerdict::name)).collect();
-    sink.list(&ATTACHMENT_VERDICTS, verdicts.iter().map(|v| v.as_ref()), ",");
+    sink.list(
+        &ATTACHMENT_NAMES,
+        m.attachments.iter().filter_map(|a| a.file_name.as_deref()),
+        ",",
+    );
+    sink.list(
+        &ATTACHMENT_HASHES,
+        m.attachments
+            .iter()
+            .filter_map(|a| a.sha256.as_ref().map(|h| h.best())),
+        ",",
+    );
+    sink.list(
+        &ATTACHMENT_TYPES,
+        m.attachments.iter().filter_map(|a| a.file_type.as_deref()),
+        ",",
+    );
+    let verdicts: Vec<_> = m
+        .attachments
+        .iter()
+        .filter_map(|a| a.file_verdict.as_ref().map(FileVerdict::name))
+        .collect();
+    sink.list(
+        &ATTACHMENT_VERDICTS,
+        verdicts.iter().map(|v| v.as_ref()),
+        ",",
+    );
     let auth: Vec<String> = m
         .auth_details
         .iter()
-        .map(|d| format!("{}:{}", d.name.as_deref().unwrap_or(""), d.value.as_deref().unwrap_or("")))
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d.name.as_deref().unwrap_or(""),
+                d.value.as_deref().unwrap_or("")
+            )
+        })
         .collect();
     sink.list(&AUTH_DETAILS, auth.iter().map(String::as_str), "; ");
     let overrides: Vec<String> = m
@@ -251,8 +341,16 @@ fn mail<S: FieldSink>(m: &crate::event::MailData, sink: &mut S) {
             )
         })
         .collect();
-    sink.list(&SYSTEM_OVERRIDES, overrides.iter().map(String::as_str), "; ");
-    sink.list(&ADDITIONAL_ACTIONS, m.additional_actions_and_results.iter().map(String::as_str), "; ");
+    sink.list(
+        &SYSTEM_OVERRIDES,
+        overrides.iter().map(String::as_str),
+        "; ",
+    );
+    sink.list(
+        &ADDITIONAL_ACTIONS,
+        m.additional_actions_and_results.iter().map(String::as_str),
+        "; ",
+    );
     opt(sink, &CONNECTOR, m.connector.as_deref());
     opt(sink, &PHISH_CONFIDENCE, m.phish_confidence_level.as_deref());
     opt(sink, &DEEP_LINK, m.event_deep_link.as_deref());
@@ -284,7 +382,11 @@ fn url_click<S: FieldSink>(m: &crate::event::UrlClickData, user_id: Option<&str>
     opt(sink, &DEEP_LINK, m.event_deep_link.as_deref());
 }
 
-fn atp_content<S: FieldSink>(m: &crate::event::AtpContentData, user_id: Option<&str>, sink: &mut S) {
+fn atp_content<S: FieldSink>(
+    m: &crate::event::AtpContentData,
+    user_id: Option<&str>,
+    sink: &mut S,
+) {
     opt(sink, &SUSER, m.user(user_id));
     let file = &m.file;
     opt(sink, &FILE_NAME, file.file_name.as_deref());
@@ -323,8 +425,16 @@ fn air<S: FieldSink>(m: &crate::event::AirInvestigation, sink: &mut S) {
     opt(sink, &INVESTIGATION_TYPE, m.investigation_type.as_deref());
     opt(sink, &ALERT_NAME, m.alert_field("AlertDisplayName"));
     opt(sink, &ALERT_SEVERITY, m.alert_field("Severity"));
-    opt(sink, &ALERT_DETECTION_TECH, m.alert_field("DetectionTechnology"));
-    for (slot, ts) in [(&INVESTIGATION_START, &m.start_time), (&INVESTIGATION_END, &m.end_time), (&LAST_UPDATE, &m.last_update_time)] {
+    opt(
+        sink,
+        &ALERT_DETECTION_TECH,
+        m.alert_field("DetectionTechnology"),
+    );
+    for (slot, ts) in [
+        (&INVESTIGATION_START, &m.start_time),
+        (&INVESTIGATION_END, &m.end_time),
+        (&LAST_UPDATE, &m.last_update_time),
+    ] {
         if let Some(at) = ts.as_ref().and_then(|t| t.instant()) {
             sink.time(slot, at);
         }
@@ -338,14 +448,26 @@ fn air<S: FieldSink>(m: &crate::event::AirInvestigation, sink: &mut S) {
     sink.list(&ACTIONS, actions.iter().map(|a| a.as_ref()), ", ");
     sink.list(&AIR_USERS, e.users.iter().map(String::as_str), ",");
     sink.list(&AIR_SENDERS, e.senders.iter().map(String::as_str), ",");
-    sink.list(&AIR_RECIPIENTS, e.recipients.iter().map(String::as_str), ",");
+    sink.list(
+        &AIR_RECIPIENTS,
+        e.recipients.iter().map(String::as_str),
+        ",",
+    );
     opt(sink, &SRC, e.ips.first().map(String::as_str));
     opt(sink, &AIR_FIRST_URL, e.urls.first().map(String::as_str));
     sink.list(&AIR_URLS, e.urls.iter().map(String::as_str), " ");
     opt(sink, &AIR_FIRST_HASH, e.hashes.first().map(String::as_str));
     sink.list(&AIR_HASHES, e.hashes.iter().map(String::as_str), ",");
-    sink.list(&NETWORK_MESSAGE_ID, e.network_message_ids.iter().map(String::as_str), ",");
-    sink.list(&INTERNET_MESSAGE_ID, e.internet_message_ids.iter().map(String::as_str), ",");
+    sink.list(
+        &NETWORK_MESSAGE_ID,
+        e.network_message_ids.iter().map(String::as_str),
+        ",",
+    );
+    sink.list(
+        &INTERNET_MESSAGE_ID,
+        e.internet_message_ids.iter().map(String::as_str),
+        ",",
+    );
     sink.list(&AIR_SUBJECTS, e.subjects.iter().map(String::as_str), "; ");
     opt(sink, &DEEP_LINK, m.deep_link_url.as_deref());
 }

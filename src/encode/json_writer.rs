@@ -73,7 +73,12 @@ impl<'o> Obj<'o> {
     }
 
     /// `"key": [ {…}, … ]`, one object per item filled by `fill`; left out when there are no items.
-    pub(crate) fn objects<T>(&mut self, key: &str, items: &[T], mut fill: impl FnMut(&mut Obj<'_>, &T)) {
+    pub(crate) fn objects<T>(
+        &mut self,
+        key: &str,
+        items: &[T],
+        mut fill: impl FnMut(&mut Obj<'_>, &T),
+    ) {
         if items.is_empty() {
             return;
         }

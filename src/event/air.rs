@@ -57,7 +57,10 @@ impl Model for AirInvestigation {
             "status" => self.status = decode::text(map)?,
             "deeplinkurl" => self.deep_link_url = decode::text(map)?,
             "actions" => self.actions = decode_actions(map.next_value::<Value>()?),
-            "data" => self.data = Some(decode_embedded(map.next_value::<Value>()?)).filter(|v| !v.is_null()),
+            "data" => {
+                self.data =
+                    Some(decode_embedded(map.next_value::<Value>()?)).filter(|v| !v.is_null())
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -164,7 +167,11 @@ impl AirEntities {
     /// Collects the entities of `Data.Entities` and of every action's `Entities`.
     pub fn collect(data: Option<&Value>, actions: &[Value]) -> AirEntities {
         let mut out = AirEntities::default();
-        let lists = data.into_iter().chain(actions).filter_map(|v| v.get("Entities")).filter_map(Value::as_array);
+        let lists = data
+            .into_iter()
+            .chain(actions)
+            .filter_map(|v| v.get("Entities"))
+            .filter_map(Value::as_array);
         for entity in lists.flatten() {
             out.entity(entity);
         }
@@ -172,16 +179,31 @@ impl AirEntities {
     }
 
     fn entity(&mut self, entity: &Value) {
-        let Some(obj) = entity.as_object() else { return };
-        let field = |name: &str| obj.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let each = |name: &str| obj.get(name).and_then(Value::as_array).into_iter().flatten();
+        let Some(obj) = entity.as_object() else {
+            return;
+        };
+        let field = |name: &str| {
+            obj.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let each = |name: &str| {
+            obj.get(name)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        };
         match field("Type").map_or(EntityType::Other, EntityType::parse) {
             EntityType::MailMessage => {
                 if let Some(r) = field("Recipient") {
                     push(&mut self.recipients, r);
                     push(&mut self.users, r);
                 }
-                for sender in [field("Sender"), field("P2Sender")].into_iter().flatten().filter(|s| *s != "<>") {
+                for sender in [field("Sender"), field("P2Sender")]
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| *s != "<>")
+                {
                     push(&mut self.senders, sender);
                 }
                 push_opt(&mut self.ips, field("SenderIP"));
@@ -213,15 +235,34 @@ impl AirEntities {
     }
 
     fn file(&mut self, file: &Value) {
-        push_opt(&mut self.files, file.get("Name").and_then(Value::as_str).filter(|s| !s.is_empty()));
-        for hash in file.get("FileHashes").and_then(Value::as_array).into_iter().flatten() {
+        push_opt(
+            &mut self.files,
+            file.get("Name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty()),
+        );
+        for hash in file
+            .get("FileHashes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.file_hash(hash);
         }
     }
 
     fn file_hash(&mut self, hash: &Value) {
-        let Some(value) = hash.get("Value").and_then(Value::as_str).filter(|s| !s.is_empty()) else { return };
-        let sha256 = hash.get("Algorithm").and_then(Value::as_str).is_none_or(|a| a.eq_ignore_ascii_case("SHA256"));
+        let Some(value) = hash
+            .get("Value")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return;
+        };
+        let sha256 = hash
+            .get("Algorithm")
+            .and_then(Value::as_str)
+            .is_none_or(|a| a.eq_ignore_ascii_case("SHA256"));
         let normalized = match sha256.then(|| hash::to_hex(value)).flatten() {
             Some(hex) => hex,
             None => hash::normalize_other(value),
@@ -248,7 +289,11 @@ fn push_opt(list: &mut Vec<String>, value: Option<&str>) {
 impl AirInvestigation {
     /// A string field of the decoded `Data` alert (`AlertDisplayName`, `Severity`, `DetectionTechnology`, …).
     pub fn alert_field(&self, name: &str) -> Option<&str> {
-        self.data.as_ref()?.get(name)?.as_str().filter(|s| !s.is_empty())
+        self.data
+            .as_ref()?
+            .get(name)?
+            .as_str()
+            .filter(|s| !s.is_empty())
     }
 
     /// The alert's own link (`Data.ExtendedLinks[0].Href`).
@@ -265,7 +310,12 @@ impl AirInvestigation {
     /// Each action as `ActionType:ActionStatus` (or its id), for one-line formats.
     pub fn action_summaries(&self) -> impl Iterator<Item = Cow<'_, str>> {
         self.actions.iter().filter_map(|action| {
-            let get = |k: &str| action.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let get = |k: &str| {
+                action
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
             match (get("ActionType"), get("ActionStatus")) {
                 (Some(t), Some(s)) => Some(Cow::Owned(format!("{t}:{s}"))),
                 (Some(t), None) => Some(Cow::Borrowed(t)),
@@ -276,7 +326,11 @@ impl AirInvestigation {
 
     /// Classification by `Status`: see `docs/formats.md` for the table.
     pub(crate) fn assess(&self) -> Assessment {
-        let status = self.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let status = self
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let lower = status.map(str::to_ascii_lowercase).unwrap_or_default();
         let (severity, alert) = match lower.as_str() {
             "threats found" => (8, true),
@@ -314,24 +368,36 @@ mod tests {
         for t in ["MailCluster", "mailCluster"] {
             assert_eq!(EntityType::parse(t), EntityType::MailCluster, "{t}");
         }
-        assert_eq!(EntityType::parse("an-unusually-long-entity-type-name"), EntityType::Other);
+        assert_eq!(
+            EntityType::parse("an-unusually-long-entity-type-name"),
+            EntityType::Other
+        );
     }
 
     #[test]
     fn data_with_repeated_keys_decodes_and_keeps_the_last() {
-        let data = decode_embedded(Value::String(r#"{"QueryTime":"2024-10-31T13:31:54Z","QueryTime":"10/31/2024"}"#.into()));
-        assert_eq!(data.get("QueryTime").and_then(Value::as_str), Some("10/31/2024"));
+        let data = decode_embedded(Value::String(
+            r#"{"QueryTime":"2024-10-31T13:31:54Z","QueryTime":"10/31/2024"}"#.into(),
+        ));
+        assert_eq!(
+            data.get("QueryTime").and_then(Value::as_str),
+            Some("10/31/2024")
+        );
     }
 
     #[test]
     fn actions_as_strings_and_as_objects_decode_alike() {
-        let from_strings = decode_actions(serde_json::json!([r#"{"ActionType":"EmailRemediation"}"#]));
+        let from_strings =
+            decode_actions(serde_json::json!([r#"{"ActionType":"EmailRemediation"}"#]));
         let from_objects = decode_actions(serde_json::json!([{"ActionType":"EmailRemediation"}]));
         assert_eq!(from_strings, from_objects);
     }
 
     #[test]
     fn a_data_string_that_is_not_json_is_kept_as_text() {
-        assert_eq!(decode_embedded(Value::String("not json".into())), Value::String("not json".into()));
+        assert_eq!(
+            decode_embedded(Value::String("not json".into())),
+            Value::String("not json".into())
+        );
     }
 }

@@ -32,7 +32,12 @@ pub struct AtpContentData {
 impl Model for AtpContentData {
     fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "filedata" => self.file = map.next_value::<Option<decode::Obj<FileData>>>()?.unwrap_or_default().0,
+            "filedata" => {
+                self.file = map
+                    .next_value::<Option<decode::Obj<FileData>>>()?
+                    .unwrap_or_default()
+                    .0
+            }
             "sourceworkload" => self.source_workload = SourceWorkload::next(map)?,
             "detectionmethod" => self.detection_method = decode::text(map)?,
             "lastmodifieddate" => self.last_modified_date = time::timestamp(map)?,
@@ -72,7 +77,11 @@ impl Model for FileData {
             "filepath" => self.file_path = decode::text(map)?,
             "fileverdict" => self.file_verdict = FileVerdict::next(map)?,
             "malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
-            "sha256" => self.sha256 = decode::text(map)?.filter(|s| !s.is_empty()).map(Sha256::new),
+            "sha256" => {
+                self.sha256 = decode::text(map)?
+                    .filter(|s| !s.is_empty())
+                    .map(Sha256::new)
+            }
             "filesize" => self.file_size = decode::scalar(map)?,
             _ => return Ok(false),
         }
@@ -89,12 +98,19 @@ impl AtpContentData {
         let by = self.last_modified_by.as_deref().filter(|s| !s.is_empty());
         let user_id = user_id.filter(|s| !s.is_empty());
         let is_upn = |v: &&str| super::common::upn(v).is_some();
-        by.filter(is_upn).or(user_id.filter(is_upn)).or(by).or(user_id)
+        by.filter(is_upn)
+            .or(user_id.filter(is_upn))
+            .or(by)
+            .or(user_id)
     }
 
     /// The file size in bytes, when `FileSize` is a number.
     pub fn file_size(&self) -> Option<i64> {
-        self.file.file_size.as_ref().and_then(|s| s.as_int()).filter(|n| *n >= 0)
+        self.file
+            .file_size
+            .as_ref()
+            .and_then(|s| s.as_int())
+            .filter(|n| *n >= 0)
     }
 
     /// Classification: see `docs/formats.md` for the name and severity tables.

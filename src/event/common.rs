@@ -68,7 +68,11 @@ pub struct Upn<'a> {
 pub fn upn(value: &str) -> Option<Upn<'_>> {
     let (name, domain) = value.rsplit_once('@')?;
     let plausible = !name.is_empty() && !domain.is_empty() && !value.contains(char::is_whitespace);
-    plausible.then_some(Upn { full: value, name, domain })
+    plausible.then_some(Upn {
+        full: value,
+        name,
+        domain,
+    })
 }
 
 /// True when `value` is shaped like a GUID (`8-4-4-4-12` hex digits), as NetworkMessageIds are.
@@ -87,7 +91,10 @@ mod tests {
 
     #[test]
     fn a_upn_splits_at_the_last_at_sign() {
-        assert_eq!(upn("john.doe@example.com").map(|u| (u.name, u.domain)), Some(("john.doe", "example.com")));
+        assert_eq!(
+            upn("john.doe@example.com").map(|u| (u.name, u.domain)),
+            Some(("john.doe", "example.com"))
+        );
         assert_eq!(upn("ThreatIntel"), None);
         assert_eq!(upn("@example.com"), None);
         assert_eq!(upn("a b@example.com"), None);

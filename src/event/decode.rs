@@ -25,7 +25,11 @@ pub(crate) trait Model: Default {
 }
 
 impl Model for () {
-    fn field<'de, A: MapAccess<'de>>(&mut self, _key: &str, _map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        _key: &str,
+        _map: &mut A,
+    ) -> Result<bool, A::Error> {
         Ok(false)
     }
 }
@@ -87,7 +91,10 @@ impl<'de, M: Model> Deserialize<'de> for Top<M> {
                 f.write_str("an audit record object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<M>, A::Error> {
-                let mut top = Top { model: M::default(), unknown: Vec::new() };
+                let mut top = Top {
+                    model: M::default(),
+                    unknown: Vec::new(),
+                };
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     let mut buf = [0u8; KEY_MAX];
                     let known = match key.lowercase(&mut buf) {
@@ -246,7 +253,9 @@ impl<'de> Deserialize<'de> for OptScalar {
                 f.write_str("an integer, a string or null")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OptScalar, E> {
-                Ok(OptScalar((!v.trim().is_empty()).then(|| Scalar::from_text(v))))
+                Ok(OptScalar(
+                    (!v.trim().is_empty()).then(|| Scalar::from_text(v)),
+                ))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<OptScalar, E> {
                 Ok(OptScalar(Some(Scalar::Int(v))))
@@ -260,7 +269,11 @@ impl<'de> Deserialize<'de> for OptScalar {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<OptScalar, E> {
                 // Integral floats (`931.0`) are integers; the cast is exact inside the checked range.
                 let integral = v.fract() == 0.0 && v.abs() < 9.0e15;
-                Ok(OptScalar(Some(if integral { Scalar::Int(v as i64) } else { Scalar::Text(v.to_string()) })))
+                Ok(OptScalar(Some(if integral {
+                    Scalar::Int(v as i64)
+                } else {
+                    Scalar::Text(v.to_string())
+                })))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<OptScalar, E> {
                 Ok(OptScalar(Some(Scalar::Text(v.to_string()))))
@@ -375,7 +388,11 @@ mod tests {
     }
 
     impl Model for Probe {
-        fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        fn field<'de, A: MapAccess<'de>>(
+            &mut self,
+            key: &str,
+            map: &mut A,
+        ) -> Result<bool, A::Error> {
             match key {
                 "url" => self.url = text(map)?,
                 "size" => self.size = scalar(map)?,
@@ -401,28 +418,53 @@ mod tests {
 
     #[test]
     fn a_repeated_key_keeps_its_last_value() {
-        assert_eq!(probe(r#"{"Url":"a","Url":"b"}"#).model.url.as_deref(), Some("b"));
+        assert_eq!(
+            probe(r#"{"Url":"a","Url":"b"}"#).model.url.as_deref(),
+            Some("b")
+        );
     }
 
     #[test]
     fn numbers_and_numeric_strings_are_one_scalar() {
-        assert_eq!(probe(r#"{"Size":"12345"}"#).model.size, Some(Scalar::Int(12345)));
-        assert_eq!(probe(r#"{"Size":12345}"#).model.size, Some(Scalar::Int(12345)));
-        assert_eq!(probe(r#"{"Size":"big"}"#).model.size, Some(Scalar::Text("big".into())));
+        assert_eq!(
+            probe(r#"{"Size":"12345"}"#).model.size,
+            Some(Scalar::Int(12345))
+        );
+        assert_eq!(
+            probe(r#"{"Size":12345}"#).model.size,
+            Some(Scalar::Int(12345))
+        );
+        assert_eq!(
+            probe(r#"{"Size":"big"}"#).model.size,
+            Some(Scalar::Text("big".into()))
+        );
         assert_eq!(probe(r#"{"Size":null}"#).model.size, None);
     }
 
     #[test]
     fn a_single_text_is_a_list_of_one() {
         assert_eq!(probe(r#"{"Tags":"x"}"#).model.tags, vec!["x".to_owned()]);
-        assert_eq!(probe(r#"{"Tags":["x",1,null]}"#).model.tags, vec!["x".to_owned(), "1".to_owned()]);
+        assert_eq!(
+            probe(r#"{"Tags":["x",1,null]}"#).model.tags,
+            vec!["x".to_owned(), "1".to_owned()]
+        );
     }
 
     #[test]
     fn unknown_keys_are_kept_with_their_raw_value() {
         let top = probe(r#"{"Subscription":"Audit.General","Extra":{"a":[1,2]}}"#);
-        let kept: Vec<(&str, &str)> = top.unknown.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
-        assert_eq!(kept, vec![("Subscription", r#""Audit.General""#), ("Extra", r#"{"a":[1,2]}"#)]);
+        let kept: Vec<(&str, &str)> = top
+            .unknown
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get()))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("Subscription", r#""Audit.General""#),
+                ("Extra", r#"{"a":[1,2]}"#)
+            ]
+        );
     }
 
     #[test]

@@ -196,14 +196,23 @@ mod tests {
     fn ints_numeric_strings_and_names_decode_to_the_same_value() {
         assert_eq!(FileVerdict::from_scalar(&Scalar::Int(1)), FileVerdict::Bad);
         assert_eq!(FileVerdict::from_text("1"), FileVerdict::Bad);
-        assert_eq!(Policy::from_text("HighConfidencePhish"), Policy::HighConfidencePhish);
+        assert_eq!(
+            Policy::from_text("HighConfidencePhish"),
+            Policy::HighConfidencePhish
+        );
         assert_eq!(Policy::from_code(15), Policy::HighConfidencePhish);
-        assert_eq!(PolicyAction::from_text("MoveToJmf"), PolicyAction::MoveToJmf);
+        assert_eq!(
+            PolicyAction::from_text("MoveToJmf"),
+            PolicyAction::MoveToJmf
+        );
     }
 
     #[test]
     fn known_misspellings_are_aliases() {
-        assert_eq!(Policy::from_text("SafeAttachements"), Policy::SafeAttachments);
+        assert_eq!(
+            Policy::from_text("SafeAttachements"),
+            Policy::SafeAttachments
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub fn to_hex(value: &str) -> Option<String> {
         return None;
     }
     let mut bytes = [0u8; 33];
-    let len = [STANDARD, URL_SAFE].iter().find_map(|engine| engine.decode_slice(value, &mut bytes).ok())?;
+    let len = [STANDARD, URL_SAFE]
+        .iter()
+        .find_map(|engine| engine.decode_slice(value, &mut bytes).ok())?;
     (len == 32).then(|| hex(&bytes[..32]))
 }
 
@@ -73,21 +75,34 @@ mod tests {
 
     #[test]
     fn uppercase_hex_becomes_lowercase() {
-        let h = Sha256::new("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".into());
-        assert_eq!(h.hex.as_deref(), Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-        assert_eq!(h.original, "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
+        let h =
+            Sha256::new("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".into());
+        assert_eq!(
+            h.hex.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(
+            h.original,
+            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+        );
     }
 
     #[test]
     fn base64_becomes_hex() {
         let h = Sha256::new("SnltYq0lbVwFlAIf+lQugPXaMcDNV9t9pN/Zkhx7hQ8=".into());
-        assert_eq!(h.hex.as_deref(), Some("4a796d62ad256d5c0594021ffa542e80f5da31c0cd57db7da4dfd9921c7b850f"));
+        assert_eq!(
+            h.hex.as_deref(),
+            Some("4a796d62ad256d5c0594021ffa542e80f5da31c0cd57db7da4dfd9921c7b850f")
+        );
     }
 
     #[test]
     fn url_safe_and_unpadded_base64_are_accepted() {
         let h = Sha256::new("SnltYq0lbVwFlAIf-lQugPXaMcDNV9t9pN_Zkhx7hQ8".into());
-        assert_eq!(h.hex.as_deref(), Some("4a796d62ad256d5c0594021ffa542e80f5da31c0cd57db7da4dfd9921c7b850f"));
+        assert_eq!(
+            h.hex.as_deref(),
+            Some("4a796d62ad256d5c0594021ffa542e80f5da31c0cd57db7da4dfd9921c7b850f")
+        );
     }
 
     #[test]

@@ -88,7 +88,9 @@ impl Model for MailData {
             "latestdeliverylocation" => self.latest_delivery_location = decode::text(map)?,
             "directionality" => self.directionality = decode::text(map)?,
             "threatsanddetectiontech" => self.threats_and_detection_tech = decode::texts(map)?,
-            "additionalactionsandresults" => self.additional_actions_and_results = decode::texts(map)?,
+            "additionalactionsandresults" => {
+                self.additional_actions_and_results = decode::texts(map)?
+            }
             "connector" => self.connector = decode::text(map)?,
             "authdetails" => self.auth_details = decode::list(map)?,
             "systemoverrides" => self.system_overrides = decode::list(map)?,
@@ -121,7 +123,11 @@ impl Model for Attachment {
             "filetype" => self.file_type = decode::text(map)?,
             "fileverdict" => self.file_verdict = FileVerdict::next(map)?,
             "malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
-            "sha256" => self.sha256 = decode::text(map)?.filter(|s| !s.is_empty()).map(Sha256::new),
+            "sha256" => {
+                self.sha256 = decode::text(map)?
+                    .filter(|s| !s.is_empty())
+                    .map(Sha256::new)
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -193,7 +199,11 @@ impl MailData {
     pub fn malware_family(&self) -> Option<&str> {
         self.primary_attachment()
             .and_then(|a| a.malware_family.as_deref())
-            .or_else(|| self.attachments.iter().find_map(|a| a.malware_family.as_deref()))
+            .or_else(|| {
+                self.attachments
+                    .iter()
+                    .find_map(|a| a.malware_family.as_deref())
+            })
     }
 
     /// True when the verdict names phishing or malware, or an attachment is Bad.
@@ -201,23 +211,38 @@ impl MailData {
         let verdict = self.verdict.as_deref().unwrap_or("").to_ascii_lowercase();
         verdict.contains("phish")
             || verdict.contains("malware")
-            || self.attachments.iter().any(|a| a.file_verdict == Some(FileVerdict::Bad))
+            || self
+                .attachments
+                .iter()
+                .any(|a| a.file_verdict == Some(FileVerdict::Bad))
     }
 
     /// True when the message was stopped: blocked, quarantined, dropped or failed. The policy's intended action
     /// counts only when the record says nothing about the delivery (an override can deliver a quarantine verdict).
     pub fn is_blocked(&self) -> bool {
-        let is = |v: &Option<String>, any: &[&str]| v.as_deref().is_some_and(|v| any.iter().any(|a| v.eq_ignore_ascii_case(a)));
+        let is = |v: &Option<String>, any: &[&str]| {
+            v.as_deref()
+                .is_some_and(|v| any.iter().any(|a| v.eq_ignore_ascii_case(a)))
+        };
         if self.delivery_action.is_some() || self.latest_delivery_location.is_some() {
-            is(&self.delivery_action, &["Blocked"]) || is(&self.latest_delivery_location, &["Quarantine", "Dropped", "Failed"])
+            is(&self.delivery_action, &["Blocked"])
+                || is(
+                    &self.latest_delivery_location,
+                    &["Quarantine", "Dropped", "Failed"],
+                )
         } else {
-            matches!(self.policy_action, Some(PolicyAction::Quarantine | PolicyAction::Delete))
+            matches!(
+                self.policy_action,
+                Some(PolicyAction::Quarantine | PolicyAction::Delete)
+            )
         }
     }
 
     /// True when the message reached a mailbox folder the user reads (Inbox, or delivered).
     fn reached_user(&self) -> bool {
-        let eq = |v: &Option<String>, want: &str| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(want));
+        let eq = |v: &Option<String>, want: &str| {
+            v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(want))
+        };
         eq(&self.latest_delivery_location, "Inbox") || eq(&self.delivery_action, "Delivered")
     }
 
@@ -238,7 +263,10 @@ impl MailData {
     /// Classification: see `docs/formats.md` for the name and severity tables.
     pub(crate) fn assess(&self) -> Assessment {
         let verdict = self.verdict.as_deref().unwrap_or("");
-        let high_confidence = self.phish_confidence_level.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("High"))
+        let high_confidence = self
+            .phish_confidence_level
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("High"))
             || matches!(self.policy, Some(Policy::HighConfidencePhish));
         let (name, base): (&'static str, u8) = if verdict.eq_ignore_ascii_case("Malware") {
             ("Malware email detected", 8)
@@ -257,14 +285,25 @@ impl MailData {
         };
         let alert = self.is_malicious() || self.is_blocked();
         // A malicious message that reached the user is worse than one that was stopped.
-        let severity = if alert && self.reached_user() { base.saturating_add(1).min(10) } else { base };
+        let severity = if alert && self.reached_user() {
+            base.saturating_add(1).min(10)
+        } else {
+            base
+        };
         let malware = verdict.eq_ignore_ascii_case("Malware")
-            || self.attachments.iter().any(|a| a.file_verdict == Some(FileVerdict::Bad));
+            || self
+                .attachments
+                .iter()
+                .any(|a| a.file_verdict == Some(FileVerdict::Bad));
         Assessment {
             alert,
             severity,
             name: Cow::Borrowed(name),
-            category: if malware { &["email", "malware", "threat"] } else { &["email", "threat"] },
+            category: if malware {
+                &["email", "malware", "threat"]
+            } else {
+                &["email", "threat"]
+            },
             types: match (alert, self.is_blocked()) {
                 (true, true) => &["indicator", "denied"],
                 (true, false) => &["indicator"],

@@ -71,7 +71,11 @@ struct Identity {
 }
 
 impl decode::Model for Identity {
-    fn field<'de, A: serde::de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
         match key {
             "id" => self.id = decode::text(map)?,
             "recordtype" => self.record_type = decode::scalar(map)?,
@@ -90,9 +94,15 @@ impl Record {
     pub fn from_json(raw: impl Into<Bytes>) -> Result<Record, RecordError> {
         let raw = raw.into();
         let decode::Obj(identity) = serde_json::from_slice::<decode::Obj<Identity>>(&raw)?;
-        let id = identity.id.filter(|id| !id.is_empty()).ok_or(RecordError::Missing("Id"))?;
-        let record_type =
-            identity.record_type.as_ref().and_then(Scalar::as_int).ok_or(RecordError::Missing("RecordType"))?;
+        let id = identity
+            .id
+            .filter(|id| !id.is_empty())
+            .ok_or(RecordError::Missing("Id"))?;
+        let record_type = identity
+            .record_type
+            .as_ref()
+            .and_then(Scalar::as_int)
+            .ok_or(RecordError::Missing("RecordType"))?;
         Ok(Record {
             raw,
             id,
@@ -236,11 +246,14 @@ impl Event {
     /// reports why in [`decode_error`](Event::decode_error).
     pub fn from_record(record: Record, ctx: &NormalizeContext) -> Event {
         let typed = match Kind::of(record.record_type, &record.operation) {
-            Some(Kind::Mail) => decode_as::<MailData>(&record.raw).map(|(c, m, u)| (c, Body::Mail(m), u)),
-            Some(Kind::UrlClick) => decode_as::<UrlClickData>(&record.raw).map(|(c, m, u)| (c, Body::UrlClick(m), u)),
-            Some(Kind::AtpContent) => {
-                decode_as::<AtpContentData>(&record.raw).map(|(c, m, u)| (c, Body::AtpContent(m), u))
+            Some(Kind::Mail) => {
+                decode_as::<MailData>(&record.raw).map(|(c, m, u)| (c, Body::Mail(m), u))
             }
+            Some(Kind::UrlClick) => {
+                decode_as::<UrlClickData>(&record.raw).map(|(c, m, u)| (c, Body::UrlClick(m), u))
+            }
+            Some(Kind::AtpContent) => decode_as::<AtpContentData>(&record.raw)
+                .map(|(c, m, u)| (c, Body::AtpContent(m), u)),
             Some(Kind::Air) => decode_as::<AirInvestigation>(&record.raw).map(|(c, mut m, u)| {
                 m.entities = air::AirEntities::collect(m.data.as_ref(), &m.actions);
                 (c, Body::Air(m), u)
@@ -250,12 +263,22 @@ impl Event {
         let (common, body, unknown, decode_error, raw_is_json) = match typed {
             Ok((common, body, unknown)) => (common, body, unknown, None, true),
             Err(reason) => {
-                let what = if record.operation.is_empty() { "record" } else { record.operation.as_str() };
+                let what = if record.operation.is_empty() {
+                    "record"
+                } else {
+                    record.operation.as_str()
+                };
                 let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
                 // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
                 match decode_as::<()>(&record.raw) {
                     Ok((common, (), _)) => (common, Body::Untyped, Vec::new(), Some(reason), true),
-                    Err(_) => (Common::default(), Body::Untyped, Vec::new(), Some(reason), false),
+                    Err(_) => (
+                        Common::default(),
+                        Body::Untyped,
+                        Vec::new(),
+                        Some(reason),
+                        false,
+                    ),
                 }
             }
         };
@@ -347,7 +370,13 @@ fn untyped_assessment(record: &Record, failed: bool) -> Assessment {
         (false, true) => Cow::Borrowed("Office 365 audit record"),
         (false, false) => Cow::Owned(format!("Office 365 audit record: {}", record.operation)),
     };
-    Assessment { alert: false, severity: if failed { 5 } else { 3 }, name, category: &[], types: &["info"] }
+    Assessment {
+        alert: false,
+        severity: if failed { 5 } else { 3 },
+        name,
+        category: &[],
+        types: &["info"],
+    }
 }
 
 #[cfg(test)]

@@ -38,8 +38,12 @@ impl Timestamp {
 }
 
 /// Reads the next value as an optional timestamp.
-pub(crate) fn timestamp<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Timestamp>, A::Error> {
-    Ok(super::decode::text(map)?.filter(|s| !s.is_empty()).map(Timestamp::new))
+pub(crate) fn timestamp<'de, A: MapAccess<'de>>(
+    map: &mut A,
+) -> Result<Option<Timestamp>, A::Error> {
+    Ok(super::decode::text(map)?
+        .filter(|s| !s.is_empty())
+        .map(Timestamp::new))
 }
 
 /// Parses a record timestamp in any of the forms seen on the wire; zone-less values are UTC.
@@ -52,7 +56,9 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 fn parse_iso(b: &[u8]) -> Option<DateTime<Utc>> {
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
     };
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -80,7 +86,8 @@ fn parse_iso(b: &[u8]) -> Option<DateTime<Utc>> {
         [] | [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
             let two = |a: u8, b: u8| -> Option<i64> {
-                (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')))
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from((a - b'0') * 10 + (b - b'0')))
             };
             let secs = two(*h1, *h2)? * 3600 + two(*m1, *m2)? * 60;
             if *sign == b'-' {
@@ -158,10 +165,16 @@ mod tests {
     #[test]
     fn zone_and_fraction_are_both_accepted() {
         assert_eq!(rfc("2022-07-08T09:10:19Z"), "2022-07-08T09:10:19Z");
-        assert_eq!(rfc("2024-10-31T15:28:45.1030022Z"), "2024-10-31T15:28:45.103002200Z");
+        assert_eq!(
+            rfc("2024-10-31T15:28:45.1030022Z"),
+            "2024-10-31T15:28:45.103002200Z"
+        );
         assert_eq!(rfc("2023-12-31T23:59:59.00Z"), "2023-12-31T23:59:59Z");
         assert_eq!(rfc("2023-11-21T12:21:01.367Z"), "2023-11-21T12:21:01.367Z");
-        assert_eq!(rfc("2026-04-14T09:33:26.3168632+00:00"), "2026-04-14T09:33:26.316863200Z");
+        assert_eq!(
+            rfc("2026-04-14T09:33:26.3168632+00:00"),
+            "2026-04-14T09:33:26.316863200Z"
+        );
         assert_eq!(rfc("2022-07-08T11:10:19+02:00"), "2022-07-08T09:10:19Z");
         assert_eq!(rfc("2022-07-08 09:10:19.5"), "2022-07-08T09:10:19.500Z");
     }
@@ -173,7 +186,13 @@ mod tests {
 
     #[test]
     fn garbage_does_not_parse() {
-        for bad in ["", "yesterday", "2022-13-08T09:10:19", "2022-07-08T09:10:19+", "2022-07-08T09:10:19."] {
+        for bad in [
+            "",
+            "yesterday",
+            "2022-13-08T09:10:19",
+            "2022-07-08T09:10:19+",
+            "2022-07-08T09:10:19.",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

@@ -68,19 +68,33 @@ impl UrlClickData {
     pub(crate) fn assess(&self) -> Assessment {
         let (name, severity, alert, types): (&'static str, u8, bool, &'static [&'static str]) =
             match self.url_click_action {
-                Some(UrlClickAction::BlockPage) => ("Malicious URL click blocked", 6, true, &["denied"]),
-                Some(UrlClickAction::BlockPageOverride) => {
-                    ("Malicious URL click allowed by user override", 9, true, &["allowed"])
+                Some(UrlClickAction::BlockPage) => {
+                    ("Malicious URL click blocked", 6, true, &["denied"])
                 }
+                Some(UrlClickAction::BlockPageOverride) => (
+                    "Malicious URL click allowed by user override",
+                    9,
+                    true,
+                    &["allowed"],
+                ),
                 Some(UrlClickAction::PendingDetonationPage) => {
                     ("URL click held for detonation", 3, false, &["denied"])
                 }
-                Some(UrlClickAction::PendingDetonationPageOverride) => {
-                    ("URL click allowed before detonation by user override", 6, true, &["allowed"])
-                }
+                Some(UrlClickAction::PendingDetonationPageOverride) => (
+                    "URL click allowed before detonation by user override",
+                    6,
+                    true,
+                    &["allowed"],
+                ),
                 Some(UrlClickAction::Allowed) => ("URL click allowed", 2, false, &["allowed"]),
                 _ => ("URL click detected", 5, false, &["info"]),
             };
-        Assessment { alert, severity, name: Cow::Borrowed(name), category: &["web", "threat"], types }
+        Assessment {
+            alert,
+            severity,
+            name: Cow::Borrowed(name),
+            category: &["web", "threat"],
+            types,
+        }
     }
 }

@@ -12,7 +12,10 @@ use chrono::{TimeZone, Utc};
 pub fn ctx() -> NormalizeContext {
     NormalizeContext {
         tenant: "contoso".to_owned(),
-        fetched_at: Utc.with_ymd_and_hms(2025, 12, 1, 8, 0, 0).single().expect("valid date"),
+        fetched_at: Utc
+            .with_ymd_and_hms(2025, 12, 1, 8, 0, 0)
+            .single()
+            .expect("valid date"),
         dataset: NormalizeContext::DEFAULT_DATASET.to_owned(),
         include_original: false,
     }
@@ -20,14 +23,17 @@ pub fn ctx() -> NormalizeContext {
 
 /// `tests/fixtures/<name>`, read.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The event of a raw record, through `Record::from_json`.
 pub fn event(raw: &[u8]) -> Event {
     let trimmed = raw.trim_ascii();
-    let record = Record::from_json(trimmed.to_vec()).unwrap_or_else(|e| panic!("not a record: {e}"));
+    let record =
+        Record::from_json(trimmed.to_vec()).unwrap_or_else(|e| panic!("not a record: {e}"));
     Event::from_record(record, &ctx())
 }
 
@@ -58,7 +64,10 @@ impl Cef {
     pub fn get(&self, key: &str) -> Option<&str> {
         let mut found = self.extension.iter().filter(|(k, _)| k == key);
         let first = found.next().map(|(_, v)| v.as_str());
-        assert!(found.next().is_none(), "CEF key {key} appears more than once");
+        assert!(
+            found.next().is_none(),
+            "CEF key {key} appears more than once"
+        );
         first
     }
 }
@@ -73,7 +82,9 @@ pub fn parse_cef(message: &str) -> Result<Cef, String> {
     let mut field = String::new();
     let mut i = 0;
     while header.len() < 7 {
-        let c = *chars.get(i).ok_or_else(|| format!("header ends after {} fields", header.len()))?;
+        let c = *chars
+            .get(i)
+            .ok_or_else(|| format!("header ends after {} fields", header.len()))?;
         match c {
             '\\' => {
                 let next = *chars.get(i + 1).ok_or("dangling backslash in header")?;
@@ -116,9 +127,16 @@ pub fn parse_cef(message: &str) -> Result<Cef, String> {
     let mut pairs = Vec::new();
     let mut key_starts = Vec::new();
     for &eq in &equals {
-        let start = ext[..eq].iter().rposition(|c| *c == ' ').map_or(0, |p| p + 1);
+        let start = ext[..eq]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .map_or(0, |p| p + 1);
         let key: String = ext[start..eq].iter().collect();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             return Err(format!("bad key {key:?}"));
         }
         key_starts.push((start, eq, key));
@@ -133,7 +151,10 @@ pub fn parse_cef(message: &str) -> Result<Cef, String> {
         }
         pairs.push((key.clone(), unescape(&ext[eq + 1..end], &['\\', '='])?));
     }
-    Ok(Cef { header, extension: pairs })
+    Ok(Cef {
+        header,
+        extension: pairs,
+    })
 }
 
 /// Unescapes `\n`, `\r`, `\t` and `\x` for every `x` in `plain`.
@@ -173,7 +194,10 @@ impl Leef {
     pub fn get(&self, key: &str) -> Option<&str> {
         let mut found = self.pairs.iter().filter(|(k, _)| k == key);
         let first = found.next().map(|(_, v)| v.as_str());
-        assert!(found.next().is_none(), "LEEF key {key} appears more than once");
+        assert!(
+            found.next().is_none(),
+            "LEEF key {key} appears more than once"
+        );
         first
     }
 }
@@ -181,7 +205,9 @@ impl Leef {
 /// Parses a LEEF 2.0 message: six header fields on unescaped `|`, the delimiter must be `x09`, then pairs
 /// split on raw tabs, each at its single unescaped `=`.
 pub fn parse_leef(message: &str) -> Result<Leef, String> {
-    let rest = message.strip_prefix("LEEF:2.0|").ok_or("no LEEF:2.0 prefix")?;
+    let rest = message
+        .strip_prefix("LEEF:2.0|")
+        .ok_or("no LEEF:2.0 prefix")?;
     if message.contains(['\r', '\n']) {
         return Err("raw line break".into());
     }
