@@ -79,18 +79,19 @@ fn push_char(out: &mut Vec<u8>, c: char) {
 }
 
 /// A small stack buffer holding an integer's decimal digits.
-struct Itoa {
+pub(crate) struct Itoa {
     buf: [u8; 20],
     start: usize,
 }
 
 impl Itoa {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
     }
 }
 
-fn itoa_buf(n: i64) -> Itoa {
+/// The decimal digits of `n`, on the stack.
+pub(crate) fn itoa_buf(n: i64) -> Itoa {
     let mut buf = [0u8; 20];
     let mut start = buf.len();
     let mut v = n.unsigned_abs();

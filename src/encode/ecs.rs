@@ -65,7 +65,10 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
     let a = &event.assessment;
     o.object("event", |e| {
         e.field("id", &event.record.id);
-        e.field("code", &event.record.record_type.to_string());
+        e.field(
+            "code",
+            super::cef::itoa_buf(event.record.record_type).as_str(),
+        );
         e.text("action", Some(&event.record.operation));
         e.text("provider", event.common.workload.as_deref());
         e.field("module", "o365");
@@ -104,9 +107,9 @@ fn instant(ts: &Option<Timestamp>) -> Option<Rfc3339> {
     ts.as_ref().and_then(Timestamp::instant).map(Rfc3339)
 }
 
-/// Whether the raw record can be spliced into the output as `o365.audit`.
+/// Whether the raw record can be spliced into the output as `o365.audit` (well-formed JSON and UTF-8).
 fn raw_embeddable(event: &Event) -> bool {
-    event.raw_is_json && std::str::from_utf8(&event.record.raw).is_ok()
+    event.raw_is_json
 }
 
 /// Writes `user.*`; returns whether it came from `UserId` (else `o365.user_id` carries `UserId`).

@@ -21,14 +21,21 @@ impl<'o> Obj<'o> {
         self.out.push(b'}');
     }
 
-    /// Writes the separator and `"key":`. Keys are static identifiers; they are escaped anyway.
+    /// Writes the separator and `"key":`.
     pub(crate) fn key(&mut self, key: &str) {
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        write_json(self.out, key);
-        self.out.push(b':');
+        // Keys are identifiers almost always; only those needing escapes go through the serializer.
+        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
+        } else {
+            write_json(self.out, key);
+            self.out.push(b':');
+        }
     }
 
     /// `"key": value`.

@@ -190,7 +190,7 @@ pub struct Event {
     pub(crate) time: Option<DateTime<Utc>>,
     pub(crate) assessment: Assessment,
     pub(crate) decode_error: Option<String>,
-    /// Whether `record.raw` is well-formed JSON (so it can be embedded in ECS output as is).
+    /// Whether `record.raw` is well-formed JSON in UTF-8 (so it can be embedded in ECS output as is).
     pub(crate) raw_is_json: bool,
     pub(crate) tenant: String,
     pub(crate) fetched_at: DateTime<Utc>,
@@ -261,7 +261,14 @@ impl Event {
             None => decode_as::<()>(&record.raw).map(|(c, (), u)| (c, Body::Untyped, u)),
         };
         let (common, body, unknown, decode_error, raw_is_json) = match typed {
-            Ok((common, body, unknown)) => (common, body, unknown, None, true),
+            // Strings the models skip are not checked for UTF-8 by the parser; the ECS splice needs it.
+            Ok((common, body, unknown)) => (
+                common,
+                body,
+                unknown,
+                None,
+                std::str::from_utf8(&record.raw).is_ok(),
+            ),
             Err(reason) => {
                 let what = if record.operation.is_empty() {
                     "record"
@@ -271,7 +278,10 @@ impl Event {
                 let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
                 // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
                 match decode_as::<()>(&record.raw) {
-                    Ok((common, (), _)) => (common, Body::Untyped, Vec::new(), Some(reason), true),
+                    Ok((common, (), _)) => {
+                        let utf8 = std::str::from_utf8(&record.raw).is_ok();
+                        (common, Body::Untyped, Vec::new(), Some(reason), utf8)
+                    }
                     Err(_) => (
                         Common::default(),
                         Body::Untyped,
