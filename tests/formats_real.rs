@@ -5,6 +5,7 @@
 
 mod formats_support;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use atp_forwarder::encode::Format;
@@ -24,7 +25,9 @@ fn real_records() -> Option<Vec<(usize, String)>> {
                 .collect(),
         ),
         Err(e) => {
-            eprintln!(
+            // Written to the real stderr, not through the test harness capture, so it shows on every run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED: real ATP records not found at {} ({e}); nothing was checked",
                 path.display()
             );
@@ -128,19 +131,16 @@ fn key_fields_of_real_records_are_mapped() {
         match ev.body() {
             Body::Mail(_) => mail_mapped(&raw, &doc, &ctx),
             Body::UrlClick(_) => {
-                assert_eq!(str_at(&doc, "url.original"), raw_str(&raw, "Url"), "{ctx}");
-                assert_eq!(
-                    str_at(&doc, "url.domain"),
-                    Some("malicious.domain.com"),
-                    "{ctx}"
-                );
+                let url = raw_str(&raw, "Url").or(raw_str(&raw, "URL"));
+                assert_eq!(str_at(&doc, "url.original"), url, "{ctx}");
+                let host = url.and_then(|u| url::Url::parse(u).ok());
+                let host = host.as_ref().and_then(|u| u.host_str().map(str::to_owned));
+                assert_eq!(str_at(&doc, "url.domain"), host.as_deref(), "{ctx}");
                 assert_eq!(str_at(&doc, "source.ip"), raw_str(&raw, "UserIp"), "{ctx}");
-                assert_eq!(str_at(&doc, "user.email"), raw_str(&raw, "UserId"), "{ctx}");
-                assert_eq!(
-                    str_at(&doc, "email.local_id"),
-                    raw_str(&raw, "SourceId"),
-                    "{ctx}"
-                );
+                assert_eq!(str_at(&doc, "user.id"), raw_str(&raw, "UserId"), "{ctx}");
+                let source = raw_str(&raw, "SourceId")
+                    .filter(|s| s.len() == 36 && s.matches('-').count() == 4);
+                assert_eq!(str_at(&doc, "email.local_id"), source, "{ctx}");
             }
             Body::AtpContent(_) => {
                 let file = &raw["FileData"];
