@@ -1,33 +1,47 @@
-//! Syslog sink (placeholder until the syslog sink lands).
+//! Syslog sink: frames encoded events as RFC 5424 or RFC 3164 and writes them over UDP, TCP or TLS.
+//!
+//! Acknowledgement: an event is acknowledged when the transport confirms it — a completed write and flush on
+//! TCP/TLS (over one long-lived connection; a broken connection makes the pipeline resend the batch after the
+//! sink reconnects), the send call on UDP (best effort, documented as such).
+//!
+//! Layout: [`config`] (keys, defaults, validation), `encoder` (RFC 5424 / 3164 headers, escaping, truncation),
+//! `framing` (octet counting, LF), `transport` (UDP/TCP/TLS connections, backoff), `tls` (rustls set-up and
+//! handshake diagnostics), `sink` (the [`Sink`] implementation).
 
-use serde::Deserialize;
+mod config;
+mod encoder;
+mod framing;
+mod sink;
+mod tls;
+mod transport;
+
+pub use config::{Facility, Framing, Protocol, Severity, SyslogSinkConfig, Transport};
 
 use super::{Sink, SinkError};
-use crate::encode::Format;
+use transport::Endpoint;
 
-/// `type = "syslog"`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyslogSinkConfig {
-    /// Sink name (unique).
-    pub name: String,
-    /// Payload format of the MSG part.
-    #[serde(default)]
-    pub format: Format,
-    /// `host:port` of the receiver.
-    pub address: String,
-}
-
-impl SyslogSinkConfig {
-    pub(crate) fn validate(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
-
-/// Builds the syslog sink.
+/// Builds the syslog sink from a validated config. Does not connect: the first `send` or `probe` does.
 pub(crate) fn build(config: &SyslogSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    Err(SinkError::Config {
+    let config_error = |message: String| SinkError::Config {
         sink: config.name.clone(),
-        message: "the syslog sink is not available in this build".into(),
-    })
+        message,
+    };
+    let tls = if config.transport.uses_tls() {
+        if !config.tls_verify {
+            tracing::warn!(sink = %config.name, address = %config.address,
+                "tls_verify = false: the syslog receiver's certificate is NOT verified; anyone on the path \
+                 can read and alter the events");
+        }
+        let client_config = tls::client_config(config).map_err(config_error)?;
+        let name = tls::server_name(config).map_err(config_error)?;
+        Some((transport::connector(client_config), name))
+    } else {
+        None
+    };
+    let endpoint = Endpoint {
+        address: config.address.clone(),
+        tls,
+        timeout: config.timeout,
+    };
+    Ok(Box::new(sink::SyslogSink::new(config, endpoint)))
 }
