@@ -27,6 +27,8 @@ pub(crate) struct SyslogSink {
     encoder: Encoder,
     connection: Option<Connection>,
     backoff: Backoff,
+    /// Why the last connection attempt failed (repeated while waiting for the next one).
+    last_connect_error: Option<String>,
     /// Framed messages of the batch being sent.
     buf: Vec<u8>,
     /// One message before framing.
@@ -46,6 +48,7 @@ impl SyslogSink {
             encoder: Encoder::new(config),
             connection: None,
             backoff: Backoff::default(),
+            last_connect_error: None,
             buf: Vec::new(),
             scratch: Vec::new(),
             truncated: Arc::new(AtomicU64::new(0)),
@@ -111,6 +114,7 @@ impl SyslogSink {
             match result {
                 Ok(connection) => {
                     self.backoff.succeeded();
+                    self.last_connect_error = None;
                     tracing::info!(sink = %self.name, address = %self.endpoint.address,
                         transport = self.transport.as_str(), "syslog sink connected");
                     self.connection = Some(connection);
@@ -125,6 +129,7 @@ impl SyslogSink {
                     };
                     tracing::warn!(sink = %self.name, address = %self.endpoint.address,
                         retry_in = ?delay, error = %message, "syslog connection failed");
+                    self.last_connect_error = Some(message.clone());
                     return Err((self.connect_error(message), delay));
                 }
             }
