@@ -130,12 +130,26 @@ impl Rsyslog {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {RSYSLOGD}: {error}"));
         self.child = Some(child);
-        let tcp = self.port("tcp");
         let deadline = Instant::now() + Duration::from_secs(20);
+        let ready_file = self.dir.path().join("udp-ready.log");
+        let _ = std::fs::remove_file(&ready_file);
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("UDP probe socket");
         loop {
-            if TcpStream::connect(("127.0.0.1", tcp)).is_ok() {
-                // Every listener is opened before the main loop starts; give the others a moment as well.
-                std::thread::sleep(Duration::from_millis(200));
+            let streams_ready = ["tcp", "tls", "relp", "relp_tls"]
+                .iter()
+                .filter_map(|name| self.ports.get(name))
+                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
+            let udp_ready = match self.ports.get("udp") {
+                None => true,
+                Some(port) => {
+                    let _ = probe.send_to(
+                        b"<14>1 - - readiness-probe - - - ready",
+                        ("127.0.0.1", *port),
+                    );
+                    std::fs::metadata(&ready_file).is_ok_and(|m| m.len() > 0)
+                }
+            };
+            if streams_ready && udp_ready {
                 return;
             }
             if let Some(child) = &mut self.child {
@@ -291,10 +305,17 @@ fn config_text(
         let _ = writeln!(conf, r#"module(load="imudp")"#);
         let _ = writeln!(
             conf,
-            r#"input(type="imudp" address="127.0.0.1" port="{}" ruleset="udp")"#,
+            r#"input(type="imudp" address="127.0.0.1" port="{}" ruleset="udp" rcvbufSize="4m")"#,
             ports["udp"]
         );
-        ruleset(&mut conf, "udp");
+        // Readiness probes go to their own file (see `restart`).
+        let _ = writeln!(
+            conf,
+            r#"ruleset(name="udp") {{
+  if $app-name == "readiness-probe" then {{ action(type="omfile" file="{d}/udp-ready.log") stop }}
+  action(type="omfile" file="{d}/udp.jsonl" template="dump")
+}}"#
+        );
     }
     let _ = writeln!(conf, r#"module(load="imptcp")"#);
     let _ = writeln!(

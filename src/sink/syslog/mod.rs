@@ -11,6 +11,7 @@
 mod config;
 mod encoder;
 mod framing;
+mod replay;
 mod sink;
 mod tls;
 mod transport;

@@ -3,8 +3,11 @@
 //! TCP/TLS: the batch is written and flushed in one go; `Delivered` means the write and flush succeeded. Any
 //! error drops the connection and returns `Retry` for the whole batch (at-least-once: the pipeline resends it,
 //! the next `send` reconnects). Before each write the sink checks that the receiver has not closed the stream,
-//! since a write into a half-closed TCP connection succeeds locally and is lost. Connection attempts are spaced
-//! by a jittered exponential backoff, reported to the pipeline as `retry_after`.
+//! since a write into a half-closed TCP connection succeeds locally and is lost. What was written on a stream
+//! that then breaks may still have sat unread in the receiver's buffers, so the first write on the next
+//! connection resends it (the last [`replay::REPLAY_BYTES`](super::replay) at most; duplicates possible, see
+//! `replay`). Connection attempts are spaced by a jittered exponential backoff, reported to the pipeline as
+//! `retry_after`.
 //!
 //! UDP: one datagram per message; sent is acknowledged (best effort, nothing confirms delivery).
 
@@ -15,6 +18,7 @@ use std::time::Duration;
 use super::config::{Framing, SyslogSinkConfig, Transport};
 use super::encoder::{Encoder, Fit};
 use super::framing::frame;
+use super::replay::Replay;
 use super::transport::{Backoff, ConnectError, Connection, Endpoint};
 use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
 
@@ -29,6 +33,8 @@ pub(crate) struct SyslogSink {
     backoff: Backoff,
     /// Why the last connection attempt failed (repeated while waiting for the next one).
     last_connect_error: Option<String>,
+    /// What was written on the current stream and may not have been read by the receiver yet.
+    replay: Replay,
     /// Framed messages of the batch being sent.
     buf: Vec<u8>,
     /// One message before framing.
@@ -49,6 +55,7 @@ impl SyslogSink {
             connection: None,
             backoff: Backoff::default(),
             last_connect_error: None,
+            replay: Replay::default(),
             buf: Vec::new(),
             scratch: Vec::new(),
             truncated: Arc::new(AtomicU64::new(0)),
@@ -90,22 +97,25 @@ impl SyslogSink {
         }
     }
 
-    /// The open connection, connecting first if needed (unless the backoff says not yet).
-    async fn connection(&mut self) -> Result<&mut Connection, (SinkError, Duration)> {
+    /// Makes sure a connection is open, connecting first if needed (unless the backoff says not yet).
+    async fn connect(&mut self) -> Result<(), (SinkError, Duration)> {
         if let Some(connection) = &mut self.connection {
             if connection.peer_closed() {
                 tracing::info!(sink = %self.name, address = %self.endpoint.address,
                     "syslog receiver closed the connection; reconnecting");
                 self.connection = None;
+                self.replay.connection_broken();
             }
         }
         if self.connection.is_none() {
             let wait = self.backoff.remaining();
             if !wait.is_zero() {
-                return Err((
-                    self.connect_error("waiting before reconnecting".into()),
-                    wait,
-                ));
+                let last = self
+                    .last_connect_error
+                    .as_deref()
+                    .unwrap_or("connection lost");
+                let message = format!("{last} (next attempt in {} ms)", wait.as_millis());
+                return Err((self.connect_error(message), wait));
             }
             let result = match self.transport {
                 Transport::Udp => self.endpoint.connect_udp().await,
@@ -134,8 +144,7 @@ impl SyslogSink {
                 }
             }
         }
-        let error = self.connect_error("not connected".into());
-        self.connection.as_mut().ok_or((error, Duration::ZERO))
+        Ok(())
     }
 
     fn connect_error(&self, message: String) -> SinkError {
@@ -150,6 +159,7 @@ impl SyslogSink {
         tracing::warn!(sink = %self.name, address = %self.endpoint.address, error = %source,
             "syslog write failed; dropping the connection, the batch will be resent");
         self.connection = None;
+        self.replay.connection_broken();
         SinkError::Io {
             sink: format!("{} ({})", self.name, self.endpoint.address),
             source,
@@ -169,24 +179,47 @@ impl SyslogSink {
                 Err(reason) => outcomes.push(ItemOutcome::Rejected { reason }),
             }
         }
+        if let Err((error, retry_after)) = self.connect().await {
+            self.buf = buf;
+            return SendOutcome::Retry {
+                error,
+                retry_after: Some(retry_after),
+            };
+        }
         let timeout = self.endpoint.timeout;
-        let result = match self.connection().await {
-            Ok(connection) => connection.write_all(&buf, timeout).await,
-            Err((error, retry_after)) => {
-                self.buf = buf;
-                return SendOutcome::Retry {
-                    error,
-                    retry_after: Some(retry_after),
+        let result = match self.connection.as_mut() {
+            Some(connection) => {
+                let replayed = match self.replay.due() {
+                    Some(replay) => {
+                        let bytes = replay.len();
+                        connection.write_all(&replay, timeout).await.map(|()| bytes)
+                    }
+                    None => Ok(0),
                 };
+                match replayed {
+                    Ok(replayed) => connection.write_all(&buf, timeout).await.map(|()| replayed),
+                    Err(error) => Err(error),
+                }
             }
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
         };
-        self.buf = buf;
         match result {
-            Ok(()) => finish(outcomes),
-            Err(source) => SendOutcome::Retry {
-                error: self.write_failed(source),
-                retry_after: None,
-            },
+            Ok(replayed) => {
+                if replayed > 0 {
+                    tracing::info!(sink = %self.name, address = %self.endpoint.address,
+                        replayed_bytes = replayed,
+                        "resent what was written on the broken connection (duplicates possible)");
+                }
+                self.buf = self.replay.written(buf);
+                finish(outcomes)
+            }
+            Err(source) => {
+                self.buf = buf;
+                SendOutcome::Retry {
+                    error: self.write_failed(source),
+                    retry_after: None,
+                }
+            }
         }
     }
 
@@ -197,15 +230,13 @@ impl SyslogSink {
                 outcomes.push(ItemOutcome::Rejected { reason });
                 continue;
             }
-            let scratch = std::mem::take(&mut self.scratch);
-            let result = match self.connection().await {
-                Ok(connection) => connection.send_datagram(&scratch).await,
-                Err((error, retry_after)) => {
-                    self.scratch = scratch;
-                    return retry_rest(outcomes, batch.len(), error, Some(retry_after));
-                }
+            if let Err((error, retry_after)) = self.connect().await {
+                return retry_rest(outcomes, batch.len(), error, Some(retry_after));
+            }
+            let result = match &self.connection {
+                Some(connection) => connection.send_datagram(&self.scratch).await,
+                None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
             };
-            self.scratch = scratch;
             match result {
                 Ok(()) => outcomes.push(ItemOutcome::Delivered),
                 Err(source) => {
@@ -269,14 +300,107 @@ impl Sink for SyslogSink {
                 "syslog over UDP is best effort: nothing confirms that the receiver got a message, \
                  and a lost datagram is lost for good; prefer tcp, tls or relp");
         }
-        // A fresh attempt, whatever the backoff says: `check` wants a verdict now.
+        // An attempt now, whatever the backoff says: `check` wants a verdict. A live connection is kept.
         self.backoff.succeeded();
-        if let Some(connection) = self.connection.take() {
-            connection.shutdown(self.endpoint.timeout).await;
-        }
-        self.connection()
+        self.connect().await.map_err(|(error, _)| error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::encode::Format;
+    use crate::event::{Event, NormalizeContext, Record};
+
+    fn batch(payload_bytes: usize) -> EncodedBatch {
+        let record = Record {
+            raw: Bytes::from("é".repeat(payload_bytes / 2)),
+            id: "id-1".into(),
+            record_type: 28,
+            operation: "TIMailData".into(),
+            creation_time: "2025-11-24T10:03:19".into(),
+        };
+        let context = NormalizeContext {
+            tenant: "contoso".into(),
+            fetched_at: chrono::Utc::now(),
+            dataset: "Audit.General".into(),
+            include_original: false,
+        };
+        let events: Arc<[Event]> = vec![Event::from_record(record, &context)].into();
+        EncodedBatch::encode(Format::Json, "contoso".into(), events, 0..1)
+    }
+
+    fn udp_sink(address: String) -> SyslogSink {
+        let config: SyslogSinkConfig = serde_json::from_value(serde_json::json!({
+            "name": "soc", "address": address, "transport": "udp",
+        }))
+        .expect("config");
+        let endpoint = Endpoint {
+            address,
+            tls: None,
+            timeout: Duration::from_secs(5),
+        };
+        SyslogSink::new(&config, endpoint)
+    }
+
+    #[tokio::test]
+    async fn a_long_udp_message_is_truncated_to_2048_bytes_and_counted() {
+        let receiver = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
-            .map(|_| ())
-            .map_err(|(error, _)| error)
+            .expect("bind");
+        let address = receiver.local_addr().expect("addr").to_string();
+        let mut sink = udp_sink(address);
+        assert!(matches!(
+            sink.send(&batch(100)).await,
+            SendOutcome::Delivered
+        ));
+        assert!(matches!(
+            sink.send(&batch(5000)).await,
+            SendOutcome::Delivered
+        ));
+        let mut datagram = vec![0u8; 65536];
+        let short = receiver.recv(&mut datagram).await.expect("first datagram");
+        assert!(short < 300);
+        let long = receiver.recv(&mut datagram).await.expect("second datagram");
+        // 2047 when a 2-byte character would have crossed the limit (the header length depends on the host).
+        assert!(long == 2048 || long == 2047, "{long}");
+        assert!(std::str::from_utf8(&datagram[..long]).is_ok());
+        assert_eq!(sink.truncated_messages(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stream_closed_by_the_receiver_is_not_written_to_but_reconnected() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let config: SyslogSinkConfig = serde_json::from_value(serde_json::json!({
+            "name": "soc", "address": address, "transport": "tcp",
+        }))
+        .expect("config");
+        let endpoint = Endpoint {
+            address,
+            tls: None,
+            timeout: Duration::from_secs(5),
+        };
+        let mut sink = SyslogSink::new(&config, endpoint);
+        sink.probe().await.expect("connects");
+        let (first, _) = listener.accept().await.expect("accept");
+        drop(first); // the receiver goes away (FIN)
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let batch = batch(10);
+        let send = sink.send(&batch);
+        let (delivered, accepted) = tokio::join!(send, listener.accept());
+        assert!(matches!(delivered, SendOutcome::Delivered), "{delivered:?}");
+        let (mut second, _) = accepted.expect("reconnected");
+        let mut received = vec![0u8; 4096];
+        let read = tokio::io::AsyncReadExt::read(&mut second, &mut received)
+            .await
+            .expect("read");
+        assert!(read > 0, "the batch arrives on the new connection");
     }
 }

@@ -68,14 +68,15 @@ impl Endpoint {
                 Ok(stream) => {
                     // Messages are written batch by batch; send each batch as soon as it is written.
                     let _ = stream.set_nodelay(true);
-                    return match &self.tls {
-                        None => Ok(Connection::Tcp(stream)),
-                        Some((connector, name)) => connector
-                            .connect(name.clone(), stream)
-                            .await
-                            .map(|tls| Connection::Tls(Box::new(tls)))
-                            .map_err(|error| ConnectError::Failed(super::tls::explain(&error))),
+                    let Some((connector, name)) = &self.tls else {
+                        return Ok(Connection::Tcp(stream));
                     };
+                    let mut tls = connector
+                        .connect(name.clone(), stream)
+                        .await
+                        .map_err(|error| ConnectError::Failed(super::tls::explain(&error)))?;
+                    settle(&mut tls).await?;
+                    return Ok(Connection::Tls(Box::new(tls)));
                 }
                 Err(error) => last_error = Some(format!("{addr}: {error}")),
             }
@@ -115,6 +116,42 @@ impl Endpoint {
         }
         Ok(addrs)
     }
+}
+
+/// How long a fresh TLS session is watched for a refusal before it is used.
+const TLS_SETTLE: Duration = Duration::from_millis(300);
+
+/// Waits briefly for the receiver to refuse a fresh TLS session. A receiver checks the client certificate
+/// after the handshake has completed on our side (TLS 1.3, and rsyslog's own peer checks), then closes: a
+/// batch written at once would be "written" and lost.
+async fn settle(tls: &mut TlsStream<TcpStream>) -> Result<(), ConnectError> {
+    let mut byte = [0u8; 1];
+    let closed = |kind: io::ErrorKind| {
+        matches!(
+            kind,
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+        )
+    };
+    match tokio::time::timeout(TLS_SETTLE, tls.read(&mut byte)).await {
+        Err(_elapsed) => Ok(()),
+        Ok(Ok(0)) => Err(refused_after_handshake()),
+        Ok(Err(error)) if closed(error.kind()) => Err(refused_after_handshake()),
+        Ok(Ok(_)) => Err(ConnectError::Failed(
+            "the receiver sent data on a syslog stream; is this a syslog receiver?".into(),
+        )),
+        Ok(Err(error)) => Err(ConnectError::Failed(super::tls::explain(&error))),
+    }
+}
+
+fn refused_after_handshake() -> ConnectError {
+    ConnectError::Failed(
+            "the receiver closed the TLS session right after the handshake; it probably refused our client \
+             certificate: if it requires mutual TLS, set client_cert_file and client_key_file to a certificate \
+             its CA trusts"
+            .into(),
+    )
 }
 
 // === impl Connection ===
@@ -174,18 +211,6 @@ impl Connection {
             }
             other => other.map(|_| ()),
         }
-    }
-
-    /// Closes the stream politely (TLS close_notify), bounded by `timeout`.
-    pub(crate) async fn shutdown(mut self, timeout: Duration) {
-        let close = async {
-            match &mut self {
-                Connection::Udp(_) => Ok(()),
-                Connection::Tcp(stream) => stream.shutdown().await,
-                Connection::Tls(stream) => stream.shutdown().await,
-            }
-        };
-        let _ = tokio::time::timeout(timeout, close).await;
     }
 }
 
