@@ -167,10 +167,8 @@ impl Connection {
                 Ok(_) => true,
                 Err(error) => error.kind() != io::ErrorKind::WouldBlock,
             },
-            Connection::Tls(stream) => match stream.read(&mut byte).now_or_never() {
-                None => false,
-                Some(_) => true,
-            },
+            // Ready at all (data, close_notify, EOF or an error) means the session is over.
+            Connection::Tls(stream) => stream.read(&mut byte).now_or_never().is_some(),
         }
     }
 
