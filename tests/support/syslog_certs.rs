@@ -1,6 +1,8 @@
 //! Test PKI for the syslog tests: a CA, a server certificate for 127.0.0.1/localhost, a client certificate
 //! for mutual TLS, and a second, unrelated CA ("rogue") to prove that an untrusted receiver is refused.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 use rcgen::{
