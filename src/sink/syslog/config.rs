@@ -244,12 +244,6 @@ impl SyslogSinkConfig {
             ),
             _ => {}
         }
-        if matches!(self.transport, Transport::Relp | Transport::RelpTls) {
-            problem(
-                "transport",
-                "RELP is not available in this build yet; use \"tls\" or \"tcp\"".into(),
-            );
-        }
 
         if let Some(hostname) = &self.hostname {
             if hostname.is_empty() || hostname.len() > 255 || !hostname.bytes().all(is_printable) {

@@ -1,16 +1,19 @@
-//! Syslog sink: frames encoded events as RFC 5424 or RFC 3164 and writes them over UDP, TCP or TLS.
+//! Syslog sink: frames encoded events as RFC 5424 or RFC 3164 and writes them over UDP, TCP, TLS or RELP.
 //!
 //! Acknowledgement: an event is acknowledged when the transport confirms it — a completed write and flush on
 //! TCP/TLS (over one long-lived connection; a broken connection makes the pipeline resend the batch after the
-//! sink reconnects), the send call on UDP (best effort, documented as such).
+//! sink reconnects, and the sink itself resends its recent window), an `rsp 200` on RELP, the send call on UDP
+//! (best effort, documented as such).
 //!
 //! Layout: [`config`] (keys, defaults, validation), `encoder` (RFC 5424 / 3164 headers, escaping, truncation),
 //! `framing` (octet counting, LF), `transport` (UDP/TCP/TLS connections, backoff), `tls` (rustls set-up and
-//! handshake diagnostics), `sink` (the [`Sink`] implementation).
+//! handshake diagnostics), `replay` (resending the recent window after a broken stream), `sink` (the [`Sink`]
+//! implementation for UDP/TCP/TLS), `relp` (the RELP session and its [`Sink`]).
 
 mod config;
 mod encoder;
 mod framing;
+mod relp;
 mod replay;
 mod sink;
 mod tls;
@@ -44,5 +47,10 @@ pub(crate) fn build(config: &SyslogSinkConfig) -> Result<Box<dyn Sink>, SinkErro
         tls,
         timeout: config.timeout,
     };
-    Ok(Box::new(sink::SyslogSink::new(config, endpoint)))
+    Ok(match config.transport {
+        Transport::Relp | Transport::RelpTls => Box::new(relp::RelpSink::new(config, endpoint)),
+        Transport::Udp | Transport::Tcp | Transport::Tls => {
+            Box::new(sink::SyslogSink::new(config, endpoint))
+        }
+    })
 }

@@ -172,6 +172,15 @@ impl Connection {
         }
     }
 
+    /// Reads what the receiver sent (RELP responses); `Ok(0)` at the end of the stream.
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Connection::Udp(socket) => socket.recv(buf).await,
+            Connection::Tcp(stream) => stream.read(buf).await,
+            Connection::Tls(stream) => stream.read(buf).await,
+        }
+    }
+
     /// Writes `buf` completely and flushes it, within `timeout`.
     pub(crate) async fn write_all(&mut self, buf: &[u8], timeout: Duration) -> io::Result<()> {
         let write = async {
