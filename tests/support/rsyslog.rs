@@ -4,6 +4,9 @@
 //! Needs `/usr/sbin/rsyslogd` (Debian packages `rsyslog`, `rsyslog-gnutls` for TLS, `rsyslog-relp` for RELP).
 //! The system rsyslog service is never touched: the daemon runs in the foreground (`-n`) with its own pid
 //! file and work directory in a temporary directory, and is killed when the handle is dropped.
+//!
+//! Each listener has a ruleset with a direct queue: a message is in the output file before the input
+//! acknowledges it (RELP's `rsp 200`), as a receiver configured for reliability would do.
 
 #![allow(dead_code)]
 
@@ -298,7 +301,7 @@ fn config_text(
     let ruleset = |conf: &mut String, name: &str| {
         let _ = writeln!(
             conf,
-            r#"ruleset(name="{name}") {{ action(type="omfile" file="{d}/{name}.jsonl" template="dump") }}"#
+            r#"ruleset(name="{name}" queue.type="Direct") {{ action(type="omfile" file="{d}/{name}.jsonl" template="dump") }}"#
         );
     };
     if listeners.udp {
