@@ -95,7 +95,9 @@ async fn delivers_every_event(
         assert_eq!(text(message, "hostname"), HOSTNAME);
         assert_eq!(text(message, "app_name"), "atp-forwarder");
         assert_eq!(text(message, "facility"), "16", "local0");
-        assert_eq!(text(message, "severity"), "6", "info");
+        // severity = "info" (6) by default, alert_severity = "warning" (4) for events that are alerts.
+        let severity = if event.is_alert() { "4" } else { "6" };
+        assert_eq!(text(message, "severity"), severity);
         if rfc5424 {
             assert_eq!(text(message, "protocol_version"), "1");
             assert_eq!(text(message, "msgid"), record.operation);
