@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::config::{check_url, http_sink_config, problem, resolve_secret, Problems};
 use super::core::body::{write_json_value, Fragments, Framing};
 use super::core::outcome::Outcomes;
-use super::core::service::HttpCore;
+use super::core::service::{Auth, HttpCore};
 use crate::config::Secret;
 use crate::encode::Format;
 use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
@@ -168,7 +168,7 @@ pub(crate) fn build_http(config: &HttpSinkConfig) -> Result<Box<dyn Sink>, SinkE
     }
     let auth = match (config.auth, &config.secret) {
         (AuthKind::None, _) => Auth::None,
-        (AuthKind::Bearer, Some(token)) => Auth::Bearer(token.clone()),
+        (AuthKind::Bearer, Some(token)) => Auth::scheme(&config.name, "Bearer", token)?,
         (AuthKind::Basic, Some(password)) => Auth::Basic {
             username: config.username.clone().unwrap_or_default(),
             password: password.clone(),
@@ -193,14 +193,6 @@ pub(crate) fn build_http(config: &HttpSinkConfig) -> Result<Box<dyn Sink>, SinkE
     }))
 }
 
-/// Resolved authentication.
-#[derive(Debug)]
-enum Auth {
-    None,
-    Bearer(Secret),
-    Basic { username: String, password: Secret },
-}
-
 /// The `http` sink.
 #[derive(Debug)]
 struct HttpSink {
@@ -221,13 +213,7 @@ impl HttpSink {
             .client()
             .request(method, &self.url)
             .headers(self.headers.clone());
-        match &self.auth {
-            Auth::None => request,
-            Auth::Bearer(token) => request.bearer_auth(token.expose()),
-            Auth::Basic { username, password } => {
-                request.basic_auth(username, Some(password.expose()))
-            }
-        }
+        self.auth.apply(request)
     }
 }
 

@@ -71,11 +71,6 @@ impl Fragments {
         }
     }
 
-    /// Number of fragments.
-    pub(crate) fn len(&self) -> usize {
-        self.parts.len()
-    }
-
     /// Joins the fragments into requests of at most `limits` (a fragment larger than `max_bytes` alone).
     pub(crate) fn plan(&self, framing: Framing, limits: Limits) -> Vec<Chunk> {
         let (open, separator, terminator, close) = framing.parts();
@@ -236,7 +231,6 @@ mod tests {
             Err("bad".into())
         });
         assert_eq!(result, Err("bad".to_string()));
-        assert_eq!(fragments.len(), 1);
         let chunks = fragments.plan(
             Framing::Lines,
             Limits {

@@ -34,13 +34,6 @@ impl Outcomes {
         }
     }
 
-    /// Positions that have no outcome yet.
-    pub(crate) fn open_positions(&self) -> Vec<usize> {
-        (0..self.items.len())
-            .filter(|&position| self.items[position].is_none())
-            .collect()
-    }
-
     /// One outcome for the batch: `Delivered` / `Retry` / `Rejected` when every item agrees, `Partial`
     /// otherwise. An item left without an outcome (a bug) is retried, never counted as delivered.
     pub(crate) fn finish(self) -> SendOutcome {
@@ -130,7 +123,6 @@ mod tests {
         let mut outcomes = Outcomes::new("s", 3);
         outcomes.set(0, ItemOutcome::Delivered);
         outcomes.set(1, ItemOutcome::Rejected { reason: "x".into() });
-        assert_eq!(outcomes.open_positions(), [2]);
         match outcomes.finish() {
             SendOutcome::Partial(items) => {
                 assert_eq!(items[0], ItemOutcome::Delivered);

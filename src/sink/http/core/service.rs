@@ -4,11 +4,12 @@ use std::future::Future;
 use std::io::Write;
 
 use futures::StreamExt;
-use reqwest::header::CONTENT_ENCODING;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING};
 use reqwest::RequestBuilder;
 
 use super::body::{Chunk, Limits};
 use super::outcome::Outcomes;
+use crate::config::Secret;
 use crate::sink::http::config::Common;
 use crate::sink::http::retry::{classify, classify_transport, error_chain, Answer, Verdict};
 use crate::sink::{ItemOutcome, SinkError};
@@ -25,6 +26,48 @@ pub(crate) struct HttpCore {
     gzip: bool,
     max_in_flight: usize,
     limits: Limits,
+}
+
+/// How a sink authenticates its requests.
+#[derive(Debug)]
+pub(crate) enum Auth {
+    /// No `Authorization` header.
+    None,
+    /// HTTP basic.
+    Basic { username: String, password: Secret },
+    /// A complete `Authorization` value (`Bearer …`, `Splunk …`, `ApiKey …`), marked sensitive.
+    Header(HeaderValue),
+}
+
+// === impl Auth ===
+
+impl Auth {
+    /// `Authorization: <scheme> <secret>`; fails (without echoing the secret) when the value is not a valid
+    /// header value.
+    pub(crate) fn scheme(sink: &str, scheme: &str, secret: &Secret) -> Result<Auth, SinkError> {
+        let mut value =
+            HeaderValue::try_from(format!("{scheme} {}", secret.expose())).map_err(|_| {
+                SinkError::Config {
+                    sink: sink.to_string(),
+                    message: format!(
+                        "the {scheme} credential contains characters not allowed in an HTTP header"
+                    ),
+                }
+            })?;
+        value.set_sensitive(true);
+        Ok(Auth::Header(value))
+    }
+
+    /// Adds the credentials to `request`.
+    pub(crate) fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Auth::None => request,
+            Auth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
+            Auth::Header(value) => request.header(AUTHORIZATION, value.clone()),
+        }
+    }
 }
 
 /// What became of one request of a batch.
