@@ -1,1 +1,184 @@
-//! placeholder
+//! State: checkpoints, committed blobs, recent record Ids and dead letters.
+//!
+//! One [`StateStore`] trait, implemented by SQLite (the embedded default). A blob is committed in one
+//! transaction together with its record Ids and the stream's new checkpoint, so a crash either keeps all of
+//! it or none of it.
+
+mod sqlite;
+
+use std::collections::HashSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+pub use sqlite::SqliteStore;
+
+/// How long committed record Ids are kept for deduplication (the API holds content 7 days).
+pub const RECORD_ID_RETENTION: chrono::Duration = chrono::Duration::days(8);
+
+/// A stream: one tenant × one content type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    /// Configured tenant name.
+    pub tenant: String,
+    /// Content type, e.g. `Audit.General`.
+    pub content_type: String,
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.content_type)
+    }
+}
+
+/// Everything that moves together when a blob is done.
+#[derive(Debug, Clone)]
+pub struct BlobCommit {
+    /// The stream the blob belongs to.
+    pub stream: StreamKey,
+    /// The blob's contentId.
+    pub content_id: String,
+    /// When it became available.
+    pub content_created: DateTime<Utc>,
+    /// When the API forgets it (kept until then so it is never fetched twice).
+    pub content_expiration: DateTime<Utc>,
+    /// Record Ids delivered from this blob.
+    pub record_ids: Vec<String>,
+    /// The stream's checkpoint after this commit, when it moves.
+    pub checkpoint: Option<DateTime<Utc>>,
+}
+
+/// What kind of thing was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterKind {
+    /// A whole blob (not JSON, expired, vanished).
+    Blob,
+    /// One record that could not be decoded into its model (still delivered with its common fields).
+    Record,
+    /// One event a sink refused for good.
+    Sink,
+}
+
+impl DeadLetterKind {
+    /// Stable name stored in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterKind::Blob => "blob",
+            DeadLetterKind::Record => "record",
+            DeadLetterKind::Sink => "sink",
+        }
+    }
+
+    fn parse(text: &str) -> DeadLetterKind {
+        match text {
+            "blob" => DeadLetterKind::Blob,
+            "record" => DeadLetterKind::Record,
+            _ => DeadLetterKind::Sink,
+        }
+    }
+}
+
+/// Something that could not be delivered or decoded, kept so that nothing is dropped silently.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What it is.
+    pub kind: DeadLetterKind,
+    /// The stream it came from.
+    pub stream: StreamKey,
+    /// The blob it came from.
+    pub content_id: String,
+    /// The blob's URI (for replay of a blob).
+    pub content_uri: String,
+    /// The record, when it is about one record.
+    pub record_id: Option<String>,
+    /// The sink that refused it, for sink dead letters.
+    pub sink: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// The record's raw JSON (records and sink refusals), or empty.
+    pub payload: String,
+}
+
+/// One stream as `state show` prints it.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// The stream.
+    pub stream: StreamKey,
+    /// Time up to which every blob is committed.
+    pub checkpoint: Option<DateTime<Utc>>,
+    /// Blobs committed and not yet expired.
+    pub committed_blobs: u64,
+    /// Dead letters recorded for the stream.
+    pub dead_letters: u64,
+}
+
+/// Why the state store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state store {location}: {operation} failed: {source}; check that the file or database is reachable and writable")]
+    Database {
+        location: String,
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("state store {location}: cannot create {path}: {source}")]
+    Create {
+        location: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state store {location}: schema migration failed: {message}")]
+    Migrate { location: String, message: String },
+}
+
+/// The durable state of the daemon.
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync {
+    /// The stream's checkpoint, if it has one.
+    async fn checkpoint(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StateError>;
+    /// Which of `content_ids` are already committed for the stream.
+    async fn committed_blobs(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<HashSet<String>, StateError>;
+    /// Which of `record_ids` were committed for the tenant in the retention period.
+    async fn seen_records(
+        &self,
+        tenant: &str,
+        record_ids: &[&str],
+    ) -> Result<HashSet<String>, StateError>;
+    /// Commits a blob, its record Ids and the new checkpoint in one transaction.
+    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError>;
+    /// Moves the checkpoint when no blob is in flight (a listing found nothing new).
+    async fn set_checkpoint(
+        &self,
+        stream: &StreamKey,
+        checkpoint: DateTime<Utc>,
+    ) -> Result<(), StateError>;
+    /// Records a dead letter.
+    async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError>;
+    /// The most recent dead letters, newest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StateError>;
+    /// Every stream known to the store.
+    async fn streams(&self) -> Result<Vec<StreamSummary>, StateError>;
+    /// Forgets expired blobs and record Ids older than the retention; returns rows removed.
+    async fn prune(&self, now: DateTime<Utc>) -> Result<u64, StateError>;
+    /// Forgets a stream's checkpoint and committed blobs (all streams when `None`).
+    async fn reset(&self, stream: Option<&StreamKey>) -> Result<(), StateError>;
+}
+
+/// Times are stored as fixed-width UTC text so that they compare correctly as strings.
+pub(crate) fn time_text(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_time_text(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}

@@ -1,0 +1,392 @@
+//! The Management Activity API client of one tenant: every call goes through one retry loop that paces
+//! requests with the tenant's budget, attaches the token and `PublisherIdentifier`, and obeys [`classify`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, Response, StatusCode};
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::budget::RequestBudget;
+use super::error::{classify, ApiError, Verdict};
+use super::retry::RetryPolicy;
+use super::wire::{format_api_time, ContentBlob, ErrorBody, Subscription};
+use crate::auth::{TokenError, TokenSource};
+use crate::config::TenantConfig;
+
+/// Microsoft asks for at least this long between two `subscriptions/start` calls.
+const START_SPACING: Duration = Duration::from_secs(15 * 60);
+/// Most pages followed in one listing before it is considered a loop.
+const MAX_PAGES: u32 = 10_000;
+/// Most times a window is listed again after AF20031 (invalid next page).
+const MAX_RELISTS: u32 = 3;
+/// Largest error or listing body read into memory.
+const MAX_SMALL_BODY: usize = 64 * 1024 * 1024;
+
+/// The API client of one tenant.
+pub struct ApiClient {
+    tenant: String,
+    feed: Url,
+    publisher_id: String,
+    http: reqwest::Client,
+    tokens: Arc<TokenSource>,
+    budget: RequestBudget,
+    retry: RetryPolicy,
+    last_start: Mutex<HashMap<String, Instant>>,
+}
+
+// === impl ApiClient ===
+
+impl ApiClient {
+    /// A client for `tenant`; `http` must not follow redirects (the token must not leave the API host).
+    pub fn new(
+        tenant: &TenantConfig,
+        http: reqwest::Client,
+        tokens: Arc<TokenSource>,
+        retry: RetryPolicy,
+    ) -> Result<ApiClient, ApiError> {
+        let endpoints = tenant.endpoints();
+        let feed_text = format!(
+            "{}/api/v1.0/{}/activity/feed/",
+            endpoints.api, tenant.tenant_id
+        );
+        let feed = Url::parse(&feed_text).map_err(|error| ApiError::Decode {
+            tenant: tenant.name.clone(),
+            operation: "configure",
+            message: format!("api_url gives an invalid URL {feed_text}: {error}"),
+        })?;
+        Ok(ApiClient {
+            tenant: tenant.name.clone(),
+            feed,
+            publisher_id: tenant.publisher_id().to_string(),
+            http,
+            tokens,
+            budget: RequestBudget::per_minute(tenant.requests_per_minute),
+            retry,
+            last_start: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The tenant's configured name.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The token source (for readiness and `check`).
+    pub fn tokens(&self) -> &Arc<TokenSource> {
+        &self.tokens
+    }
+
+    /// `GET subscriptions/list`.
+    pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
+        let url = self.feed_url("subscriptions/list", &[]);
+        let response = self.execute("list subscriptions", Method::GET, url).await?;
+        self.json(response, "list subscriptions").await
+    }
+
+    /// `POST subscriptions/start`: at most once per 15 minutes per content type; AF20024 counts as success.
+    pub async fn start_subscription(&self, content_type: &str) -> Result<(), ApiError> {
+        {
+            let mut last = self.last_start.lock().await;
+            if let Some(at) = last.get(content_type) {
+                if at.elapsed() < START_SPACING {
+                    return Err(ApiError::Af {
+                        tenant: self.tenant.clone(),
+                        operation: "start subscription",
+                        status: 0,
+                        code: "AF20022".into(),
+                        message: format!(
+                            "a start for {content_type} was sent {}s ago; Microsoft asks for 15 minutes between starts",
+                            at.elapsed().as_secs()
+                        ),
+                    });
+                }
+            }
+            last.insert(content_type.to_string(), Instant::now());
+        }
+        let url = self.feed_url("subscriptions/start", &[("contentType", content_type)]);
+        match self.execute("start subscription", Method::POST, url).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("AF20024") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `POST subscriptions/stop`. Content produced while stopped is lost for good.
+    pub async fn stop_subscription(&self, content_type: &str) -> Result<(), ApiError> {
+        let url = self.feed_url("subscriptions/stop", &[("contentType", content_type)]);
+        self.execute("stop subscription", Method::POST, url)
+            .await
+            .map(|_| ())
+    }
+
+    /// Every blob of `[start, end)` (span ≤ 24 h), following `NextPageUri` / `NextPageUrl` to the end.
+    pub async fn list_content(
+        &self,
+        content_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<ContentBlob>, ApiError> {
+        debug_assert!(end > start && end - start <= chrono::Duration::hours(24));
+        let (start_text, end_text) = (format_api_time(start), format_api_time(end));
+        let first = self.feed_url(
+            "subscriptions/content",
+            &[
+                ("contentType", content_type),
+                ("startTime", &start_text),
+                ("endTime", &end_text),
+            ],
+        );
+        let mut relists = 0;
+        'window: loop {
+            let mut url = first.clone();
+            let mut blobs = Vec::new();
+            for _page in 0..MAX_PAGES {
+                let response = match self.execute("list content", Method::GET, url.clone()).await {
+                    Ok(response) => response,
+                    Err(error) if error.code() == Some("AF20031") && relists < MAX_RELISTS => {
+                        relists += 1;
+                        tracing::warn!(tenant = %self.tenant, content_type, "next page link refused (AF20031); listing the window again");
+                        continue 'window;
+                    }
+                    Err(error) => return Err(error),
+                };
+                let next = next_page(&response);
+                let page: Vec<ContentBlob> = self.json(response, "list content").await?;
+                blobs.extend(page);
+                match next {
+                    None => return Ok(blobs),
+                    Some(next) => url = self.checked_url(&next, "list content")?,
+                }
+            }
+            return Err(ApiError::Decode {
+                tenant: self.tenant.clone(),
+                operation: "list content",
+                message: format!("more than {MAX_PAGES} pages for one window"),
+            });
+        }
+    }
+
+    /// `GET {contentUri}`: the streaming response of a blob (status already checked).
+    pub async fn fetch_blob(&self, content_uri: &str) -> Result<Response, ApiError> {
+        let mut url = self.checked_url(content_uri, "fetch blob")?;
+        self.add_publisher(&mut url);
+        self.execute("fetch blob", Method::GET, url).await
+    }
+
+    fn feed_url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.feed.join(path).unwrap_or_else(|_| self.feed.clone());
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in query {
+                pairs.append_pair(key, value);
+            }
+        }
+        self.add_publisher(&mut url);
+        url
+    }
+
+    fn add_publisher(&self, url: &mut Url) {
+        let present = url
+            .query_pairs()
+            .any(|(key, _)| key.eq_ignore_ascii_case("PublisherIdentifier"));
+        if !present {
+            url.query_pairs_mut()
+                .append_pair("PublisherIdentifier", &self.publisher_id);
+        }
+    }
+
+    /// A URL from the API (next page, content URI) is followed only on the configured API host and scheme,
+    /// so a hostile answer cannot send the bearer token elsewhere.
+    fn checked_url(&self, text: &str, operation: &'static str) -> Result<Url, ApiError> {
+        let foreign = || ApiError::ForeignHost {
+            tenant: self.tenant.clone(),
+            operation,
+            url: text.to_string(),
+            host: self.feed.host_str().unwrap_or_default().to_string(),
+        };
+        let url = Url::parse(text).map_err(|_| foreign())?;
+        let same = url.scheme() == self.feed.scheme()
+            && url.host_str() == self.feed.host_str()
+            && url.port_or_known_default() == self.feed.port_or_known_default();
+        if same {
+            Ok(url)
+        } else {
+            Err(foreign())
+        }
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: Response,
+        operation: &'static str,
+    ) -> Result<T, ApiError> {
+        let body = read_limited(response, MAX_SMALL_BODY)
+            .await
+            .map_err(|message| ApiError::Transport {
+                tenant: self.tenant.clone(),
+                operation,
+                message,
+            })?;
+        serde_json::from_slice(&body).map_err(|error| ApiError::Decode {
+            tenant: self.tenant.clone(),
+            operation,
+            message: error.to_string(),
+        })
+    }
+
+    /// The retry loop: budget, token, send, classify.
+    async fn execute(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: Url,
+    ) -> Result<Response, ApiError> {
+        let mut refreshed = false;
+        let mut last_error = None;
+        for attempt in 0..self.retry.max_attempts {
+            self.budget.acquire().await;
+            let token = match self.tokens.token().await {
+                Ok(token) => token,
+                Err(error @ TokenError::Unreachable { .. }) => {
+                    tracing::warn!(tenant = %self.tenant, operation, %error, "token endpoint unreachable; retrying");
+                    last_error = Some(ApiError::Token(error));
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(ApiError::Token(error)),
+            };
+            let sent = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose())
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => {
+                    let message = crate::api::error_chain(&error);
+                    tracing::warn!(tenant = %self.tenant, operation, attempt, error = %message, "request failed; retrying");
+                    last_error = Some(ApiError::Transport {
+                        tenant: self.tenant.clone(),
+                        operation,
+                        message,
+                    });
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let headers = response.headers().clone();
+            let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
+            let error_body: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let code = Some(error_body.error.code.as_str()).filter(|code| !code.is_empty());
+            let error = self.error(operation, status, code, &error_body, &body);
+            let verdict = classify(status, code, &headers);
+            match verdict {
+                Verdict::Done => return Err(error),
+                Verdict::RefreshToken if !refreshed => {
+                    refreshed = true;
+                    tracing::info!(tenant = %self.tenant, operation, "API answered 401; refreshing the token once");
+                    self.tokens.refresh().await?;
+                }
+                Verdict::RefreshToken | Verdict::GiveUp | Verdict::StartSubscription => {
+                    return Err(error)
+                }
+                Verdict::RetryAfter(wait) => {
+                    let wait = wait.min(self.retry.max_retry_after);
+                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), wait_s = wait.as_secs_f64(), "throttled; waiting as told by Retry-After");
+                    last_error = Some(error);
+                    tokio::time::sleep(wait).await;
+                }
+                Verdict::Backoff => {
+                    let wait = self.retry.backoff(attempt);
+                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), wait_s = wait.as_secs_f64(), "transient failure; backing off");
+                    last_error = Some(error);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        let last = last_error.unwrap_or_else(|| ApiError::Transport {
+            tenant: self.tenant.clone(),
+            operation,
+            message: "no attempt made".into(),
+        });
+        Err(ApiError::Exhausted {
+            tenant: self.tenant.clone(),
+            operation,
+            attempts: self.retry.max_attempts,
+            last: Box::new(last),
+        })
+    }
+
+    fn error(
+        &self,
+        operation: &'static str,
+        status: StatusCode,
+        code: Option<&str>,
+        error_body: &ErrorBody,
+        body: &[u8],
+    ) -> ApiError {
+        match code {
+            Some(code) => ApiError::Af {
+                tenant: self.tenant.clone(),
+                operation,
+                status: status.as_u16(),
+                code: code.to_string(),
+                message: error_body.error.message.clone(),
+            },
+            None => ApiError::Http {
+                tenant: self.tenant.clone(),
+                operation,
+                status: status.as_u16(),
+                body: excerpt(body),
+            },
+        }
+    }
+}
+
+/// The next page link, under either of its documented names.
+fn next_page(response: &Response) -> Option<String> {
+    ["NextPageUri", "NextPageUrl"].iter().find_map(|name| {
+        response
+            .headers()
+            .get(*name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    })
+}
+
+async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| crate::api::error_chain(&error))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first 300 characters of a body, for messages.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut excerpt: String = text.chars().take(300).collect();
+    if text.chars().count() > 300 {
+        excerpt.push('…');
+    }
+    excerpt
+}

@@ -1,0 +1,469 @@
+//! SQLite state store (the embedded default): one file, WAL mode, versioned schema migrations.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use super::{
+    parse_time_text, time_text, BlobCommit, DeadLetter, DeadLetterKind, StateError, StateStore,
+    StreamKey, StreamSummary, RECORD_ID_RETENTION,
+};
+
+/// Rows per multi-row statement (well under SQLite's parameter limit).
+const CHUNK: usize = 400;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial schema",
+    r#"
+CREATE TABLE streams (
+    stream TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    checkpoint TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE committed_blobs (
+    stream TEXT NOT NULL,
+    content_id TEXT NOT NULL,
+    content_created TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    committed_at TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (stream, content_id)
+);
+CREATE INDEX committed_blobs_expiry ON committed_blobs (expires_at);
+CREATE TABLE seen_records (
+    tenant TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    committed_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, record_id)
+) WITHOUT ROWID;
+CREATE INDEX seen_records_committed ON seen_records (committed_at);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content_id TEXT NOT NULL,
+    content_uri TEXT NOT NULL,
+    record_id TEXT,
+    sink TEXT,
+    reason TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+"#,
+)];
+
+/// The SQLite implementation of [`StateStore`].
+pub struct SqliteStore {
+    pool: SqlitePool,
+    location: String,
+}
+
+// === impl SqliteStore ===
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directories) and migrates the store at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StateError> {
+        let location = path.display().to_string();
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StateError::Create {
+                location: location.clone(),
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|source| StateError::Database {
+                location: location.clone(),
+                operation: "parse path",
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StateError::Database {
+                location: location.clone(),
+                operation: "open",
+                source,
+            })?;
+        let store = SqliteStore { pool, location };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StateError> {
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|error| StateError::Migrate {
+                location: self.location.clone(),
+                message: error.to_string(),
+            })
+    }
+
+    fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
+        move |source| StateError::Database {
+            location: self.location.clone(),
+            operation,
+            source,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    async fn checkpoint(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StateError> {
+        let row = sqlx::query("SELECT checkpoint FROM streams WHERE stream = ?")
+            .bind(stream.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.db("read checkpoint"))?;
+        Ok(row
+            .and_then(|row| row.get::<Option<String>, _>(0))
+            .and_then(|text| parse_time_text(&text)))
+    }
+
+    async fn committed_blobs(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut found = HashSet::new();
+        for chunk in content_ids.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::new("SELECT content_id FROM committed_blobs WHERE stream = ");
+            query
+                .push_bind(stream.to_string())
+                .push(" AND content_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            query.push(")");
+            let rows = query
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.db("read committed blobs"))?;
+            found.extend(rows.into_iter().map(|row| row.get::<String, _>(0)));
+        }
+        Ok(found)
+    }
+
+    async fn seen_records(
+        &self,
+        tenant: &str,
+        record_ids: &[&str],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut found = HashSet::new();
+        for chunk in record_ids.chunks(CHUNK) {
+            let mut query = QueryBuilder::new("SELECT record_id FROM seen_records WHERE tenant = ");
+            query.push_bind(tenant).push(" AND record_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows = query
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.db("read seen records"))?;
+            found.extend(rows.into_iter().map(|row| row.get::<String, _>(0)));
+        }
+        Ok(found)
+    }
+
+    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
+        let now = time_text(Utc::now());
+        let stream = commit.stream.to_string();
+        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO committed_blobs \
+             (stream, content_id, content_created, expires_at, committed_at, records) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&stream)
+        .bind(&commit.content_id)
+        .bind(time_text(commit.content_created))
+        .bind(time_text(commit.content_expiration))
+        .bind(&now)
+        .bind(commit.record_ids.len() as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db("commit blob"))?;
+        for chunk in commit.record_ids.chunks(CHUNK) {
+            let mut query = QueryBuilder::new(
+                "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
+            );
+            query.push_values(chunk, |mut row, id| {
+                row.push_bind(&commit.stream.tenant)
+                    .push_bind(id)
+                    .push_bind(&now);
+            });
+            query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db("commit record ids"))?;
+        }
+        if let Some(checkpoint) = commit.checkpoint {
+            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, &now)
+                .await
+                .map_err(self.db("move checkpoint"))?;
+        }
+        tx.commit().await.map_err(self.db("commit transaction"))
+    }
+
+    async fn set_checkpoint(
+        &self,
+        stream: &StreamKey,
+        checkpoint: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let now = time_text(Utc::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(self.db("begin checkpoint"))?;
+        upsert_checkpoint(&mut tx, stream, checkpoint, &now)
+            .await
+            .map_err(self.db("move checkpoint"))?;
+        tx.commit().await.map_err(self.db("commit checkpoint"))
+    }
+
+    async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO dead_letters (at, kind, stream, tenant, content_type, content_id, content_uri, \
+             record_id, sink, reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(time_text(letter.at))
+        .bind(letter.kind.as_str())
+        .bind(letter.stream.to_string())
+        .bind(&letter.stream.tenant)
+        .bind(&letter.stream.content_type)
+        .bind(&letter.content_id)
+        .bind(&letter.content_uri)
+        .bind(&letter.record_id)
+        .bind(&letter.sink)
+        .bind(&letter.reason)
+        .bind(&letter.payload)
+        .execute(&self.pool)
+        .await
+        .map_err(self.db("add dead letter"))?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StateError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, tenant, content_type, content_id, content_uri, record_id, sink, reason, payload \
+             FROM dead_letters ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db("read dead letters"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeadLetter {
+                at: parse_time_text(&row.get::<String, _>(0)).unwrap_or_default(),
+                kind: DeadLetterKind::parse(&row.get::<String, _>(1)),
+                stream: StreamKey {
+                    tenant: row.get(2),
+                    content_type: row.get(3),
+                },
+                content_id: row.get(4),
+                content_uri: row.get(5),
+                record_id: row.get(6),
+                sink: row.get(7),
+                reason: row.get(8),
+                payload: row.get(9),
+            })
+            .collect())
+    }
+
+    async fn streams(&self) -> Result<Vec<StreamSummary>, StateError> {
+        let rows = sqlx::query(
+            "SELECT s.tenant, s.content_type, s.checkpoint, \
+             (SELECT COUNT(*) FROM committed_blobs b WHERE b.stream = s.stream), \
+             (SELECT COUNT(*) FROM dead_letters d WHERE d.stream = s.stream) \
+             FROM streams s ORDER BY s.stream",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db("read streams"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StreamSummary {
+                stream: StreamKey {
+                    tenant: row.get(0),
+                    content_type: row.get(1),
+                },
+                checkpoint: row
+                    .get::<Option<String>, _>(2)
+                    .and_then(|text| parse_time_text(&text)),
+                committed_blobs: row.get::<i64, _>(3) as u64,
+                dead_letters: row.get::<i64, _>(4) as u64,
+            })
+            .collect())
+    }
+
+    async fn prune(&self, now: DateTime<Utc>) -> Result<u64, StateError> {
+        let blobs = sqlx::query("DELETE FROM committed_blobs WHERE expires_at < ?")
+            .bind(time_text(now))
+            .execute(&self.pool)
+            .await
+            .map_err(self.db("prune blobs"))?;
+        let records = sqlx::query("DELETE FROM seen_records WHERE committed_at < ?")
+            .bind(time_text(now - RECORD_ID_RETENTION))
+            .execute(&self.pool)
+            .await
+            .map_err(self.db("prune record ids"))?;
+        Ok(blobs.rows_affected() + records.rows_affected())
+    }
+
+    async fn reset(&self, stream: Option<&StreamKey>) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(self.db("begin reset"))?;
+        match stream {
+            Some(stream) => {
+                for table in ["streams", "committed_blobs"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE stream = ?"))
+                        .bind(stream.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.db("reset stream"))?;
+                }
+            }
+            None => {
+                for table in ["streams", "committed_blobs", "seen_records"] {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.db("reset"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(self.db("commit reset"))
+    }
+}
+
+async fn upsert_checkpoint(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    stream: &StreamKey,
+    checkpoint: DateTime<Utc>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO streams (stream, tenant, content_type, checkpoint, updated_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (stream) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+    )
+    .bind(stream.to_string())
+    .bind(&stream.tenant)
+    .bind(&stream.content_type)
+    .bind(time_text(checkpoint))
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> StreamKey {
+        StreamKey {
+            tenant: "contoso".into(),
+            content_type: "Audit.General".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_blob_is_remembered_with_its_records_and_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("a/b/state.db"))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let commit = BlobCommit {
+            stream: stream(),
+            content_id: "blob-1".into(),
+            content_created: now,
+            content_expiration: now + chrono::Duration::days(7),
+            record_ids: (0..1000).map(|i| format!("id-{i}")).collect(),
+            checkpoint: Some(now),
+        };
+        store.commit_blob(&commit).await.unwrap();
+        let committed = store
+            .committed_blobs(&stream(), &["blob-1".into(), "blob-2".into()])
+            .await
+            .unwrap();
+        assert_eq!(committed, HashSet::from(["blob-1".to_string()]));
+        let seen = store
+            .seen_records("contoso", &["id-5", "id-999", "other"])
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 2);
+        let checkpoint = store.checkpoint(&stream()).await.unwrap().unwrap();
+        assert_eq!(time_text(checkpoint), time_text(now));
+        // Reopening runs the migrations again without harm and keeps the data.
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("a/b/state.db"))
+            .await
+            .unwrap();
+        assert_eq!(store.streams().await.unwrap()[0].committed_blobs, 1);
+    }
+
+    #[tokio::test]
+    async fn pruning_forgets_expired_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let long_ago = Utc::now() - chrono::Duration::days(9);
+        let commit = BlobCommit {
+            stream: stream(),
+            content_id: "old".into(),
+            content_created: long_ago,
+            content_expiration: long_ago + chrono::Duration::days(7),
+            record_ids: vec![],
+            checkpoint: None,
+        };
+        store.commit_blob(&commit).await.unwrap();
+        assert_eq!(store.prune(Utc::now()).await.unwrap(), 1);
+    }
+}
