@@ -207,11 +207,11 @@ struct HttpSink {
 // === impl HttpSink ===
 
 impl HttpSink {
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+    fn request(&self) -> reqwest::RequestBuilder {
         let request = self
             .core
             .client()
-            .request(method, &self.url)
+            .post(&self.url)
             .headers(self.headers.clone());
         self.auth.apply(request)
     }
@@ -233,7 +233,7 @@ impl Sink for HttpSink {
         let sent = self
             .core
             .dispatch(chunks, |body| async {
-                let request = self.request(reqwest::Method::POST);
+                let request = self.request();
                 match self.core.send(request, body).await {
                     Ok(answer) => super::retry::classify(&answer),
                     Err(verdict) => verdict,
@@ -247,10 +247,12 @@ impl Sink for HttpSink {
     }
 
     async fn probe(&mut self) -> Result<(), SinkError> {
-        let answer = self
-            .core
-            .send(self.request(reqwest::Method::HEAD), Vec::new())
-            .await;
+        // An empty batch (no body for ndjson, `[]` for json_array) checks reachability and credentials.
+        let body = match self.framing {
+            Framing::Lines => Vec::new(),
+            Framing::JsonArray => b"[]".to_vec(),
+        };
+        let answer = self.core.send(self.request(), body).await;
         self.core.probe_verdict(&self.url, answer)
     }
 }
