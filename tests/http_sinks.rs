@@ -553,3 +553,21 @@ fn config_problems_name_their_keys() {
     );
     assert!(unknown.unwrap_err().to_string().contains("tokn_file"));
 }
+
+#[test]
+fn the_example_configs_only_lack_their_secret_files() {
+    use atp_forwarder::config::{Config, ConfigError};
+    for name in ["http", "splunk_hec", "elasticsearch", "sentinel"] {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("config/{name}.toml"));
+        match Config::load(&path) {
+            Err(ConfigError::Invalid { problems, .. }) => assert!(
+                problems.iter().all(|problem| problem.key.ends_with("_file")
+                    && problem.message.contains("cannot read secret file")),
+                "{name}: {problems:?}"
+            ),
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: secret files should not exist here"),
+        }
+    }
+}

@@ -103,7 +103,11 @@ impl HecServer {
         }
     }
 
-    fn channel(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    /// The request's channel when acks are on; a refusal (status, HEC code, text) when it is missing or bad.
+    fn channel(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, (StatusCode, u32, &'static str)> {
         if !self.behaviour.lock().unwrap().ack {
             return Ok(None);
         }
@@ -111,11 +115,11 @@ impl HecServer {
             .get("x-splunk-request-channel")
             .and_then(|v| v.to_str().ok())
         {
-            None => Err(hec(StatusCode::BAD_REQUEST, 10, "Data channel is missing")),
+            None => Err((StatusCode::BAD_REQUEST, 10, "Data channel is missing")),
             Some(channel) if uuid::Uuid::parse_str(channel).is_ok() => {
                 Ok(Some(channel.to_string()))
             }
-            Some(_) => Err(hec(StatusCode::BAD_REQUEST, 11, "Invalid data channel")),
+            Some(_) => Err((StatusCode::BAD_REQUEST, 11, "Invalid data channel")),
         }
     }
 
@@ -193,7 +197,7 @@ async fn event(State(server): State<Arc<HecServer>>, headers: HeaderMap, body: B
     }
     let channel = match server.channel(&headers) {
         Ok(channel) => channel,
-        Err(refused) => return refused,
+        Err((status, code, text)) => return hec(status, code, text),
     };
     let body = match super::http_sink_kit::body_of(&headers, &body) {
         Ok(body) => body,
@@ -247,7 +251,7 @@ async fn ack(State(server): State<Arc<HecServer>>, headers: HeaderMap, body: Byt
     let channel = match server.channel(&headers) {
         Ok(Some(channel)) => channel,
         Ok(None) => return hec(StatusCode::BAD_REQUEST, 14, "ACK is disabled"),
-        Err(refused) => return refused,
+        Err((status, code, text)) => return hec(status, code, text),
     };
     let Ok(query) = serde_json::from_slice::<Value>(&body) else {
         return server.log.violation("ack query is not JSON".into());
