@@ -327,6 +327,39 @@ async fn hec_honours_retry_after_on_429() {
 }
 
 #[tokio::test]
+async fn hec_dead_letters_an_invalid_event_alone_and_resends_the_others() {
+    let server = HecServer::new(hec_behaviour(false));
+    let url = spawn(server.router()).await;
+    let token = secret_file("hec-token");
+    let mut sink = hec_sink(&url, &token, json!({}));
+    let mut all = events(5, 10).to_vec();
+    // HEC refuses this one (the strict server wants a record Id in every event) with code 6.
+    let bad_id = uuid::Uuid::new_v4().to_string();
+    all[2] = event_from(
+        json!({"CreationTime": "2025-11-20T10:00:00"}),
+        &bad_id,
+        "2025-11-20T10:00:00",
+    );
+    let events: std::sync::Arc<[_]> = all.into();
+    let report = deliver_all(sink.as_mut(), batches(&events, Format::Json)).await;
+    assert_eq!(report.delivered, 4);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].0, bad_id);
+    assert!(
+        report.rejected[0].1.contains("HEC code 6"),
+        "{}",
+        report.rejected[0].1
+    );
+    assert_eq!(server.log.violations().len(), 1);
+    assert_eq!(
+        *server.event_posts.lock().unwrap(),
+        1,
+        "the refused request indexed nothing"
+    );
+    assert_eq!(server.distinct_ids().len(), 4);
+}
+
+#[tokio::test]
 async fn hec_probe_fails_on_a_wrong_token() {
     let server = HecServer::new(hec_behaviour(false));
     let url = spawn(server.router()).await;

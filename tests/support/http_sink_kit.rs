@@ -17,12 +17,6 @@ pub const PIPELINE_BATCH: usize = 500;
 /// `n` ATP-like events with unique Ids, CreationTimes spread over five days of November 2025, and a `Padding`
 /// field of `pad` bytes.
 pub fn events(n: usize, pad: usize) -> Arc<[Event]> {
-    let context = NormalizeContext {
-        tenant: "contoso".into(),
-        fetched_at: chrono::Utc::now(),
-        dataset: "Audit.General".into(),
-        include_original: false,
-    };
     (0..n)
         .map(|i| {
             let id = uuid::Uuid::new_v4().to_string();
@@ -41,18 +35,28 @@ pub fn events(n: usize, pad: usize) -> Arc<[Event]> {
                 "Subject": format!("Invoice \"{i}\"\nline two"),
                 "DeliveryAction": "Blocked",
                 "Padding": "p".repeat(pad),
-            })
-            .to_string();
-            let record = Record {
-                raw: raw.into(),
-                id,
-                record_type: 28,
-                operation: "TIMailData".into(),
-                creation_time,
-            };
-            Event::from_record(record, &context)
+            });
+            event_from(raw, &id, &creation_time)
         })
         .collect()
+}
+
+/// An event of type 28 with this raw record.
+pub fn event_from(raw: serde_json::Value, id: &str, creation_time: &str) -> Event {
+    let context = NormalizeContext {
+        tenant: "contoso".into(),
+        fetched_at: chrono::Utc::now(),
+        dataset: "Audit.General".into(),
+        include_original: false,
+    };
+    let record = Record {
+        raw: raw.to_string().into(),
+        id: id.to_string(),
+        record_type: 28,
+        operation: "TIMailData".into(),
+        creation_time: creation_time.to_string(),
+    };
+    Event::from_record(record, &context)
 }
 
 /// The events in pipeline-sized batches.

@@ -1,8 +1,9 @@
 //! `elasticsearch` sink: the bulk API (`POST {url}/_bulk`, NDJSON) with `create` actions whose `_id` is the
 //! record `Id`, so a resent event is a harmless per-item 409.
 //!
-//! Acknowledgement is per item: 200/201 and 409 (already indexed) are delivered, 429 and 5xx items are retried
-//! alone, every other item is rejected with its status, error type and reason. Works with OpenSearch too.
+//! Acknowledgement is per item: 200/201 and 409 (already indexed) are delivered, 429 and 5xx items (and
+//! 401/403/404: privileges, missing index) are retried alone, every other item is rejected with its status,
+//! error type and reason. Works with OpenSearch too.
 //!
 //! Source documents: json/ecs payloads as they are; cef/leef lines as `{"@timestamp": <CreationTime>,
 //! "message": <line>}`.

@@ -10,8 +10,9 @@
 //! - 413: too large — the sink shrinks its requests; a request of one event is rejected.
 //! - any other status (400, 409, 422, 501, …): rejected, with the status and an excerpt of the body.
 //!
-//! Per item (Elasticsearch bulk): 200/201 and 409 (already indexed) are delivered, 429 and 5xx retried, every
-//! other status rejected with its reason.
+//! Per item (Elasticsearch bulk): 200/201 and 409 (already indexed) are delivered; 429 and 5xx are retried, and
+//! so are 401/403/404 (a missing index privilege, or a missing index with auto-creation off: configuration
+//! again); every other status is rejected with its reason.
 
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ pub(crate) fn classify_transport(error: &reqwest::Error) -> Verdict {
 pub(crate) fn classify_item(status: u16, reason: impl FnOnce() -> String) -> ItemOutcome {
     match status {
         200..=299 | 409 => ItemOutcome::Delivered,
-        429 | 500..=599 => ItemOutcome::Retry {
+        401 | 403 | 404 | 429 | 500..=599 => ItemOutcome::Retry {
             reason: format!("item status {status}: {}", reason()),
             retry_after: None,
         },
@@ -249,10 +250,12 @@ mod tests {
             classify_item(429, String::new),
             ItemOutcome::Retry { .. }
         ));
-        assert!(matches!(
-            classify_item(503, String::new),
-            ItemOutcome::Retry { .. }
-        ));
+        for status in [403, 404, 503] {
+            assert!(matches!(
+                classify_item(status, String::new),
+                ItemOutcome::Retry { .. }
+            ));
+        }
         assert_eq!(
             classify_item(400, || "mapper_parsing_exception: bad".into()),
             ItemOutcome::Rejected {

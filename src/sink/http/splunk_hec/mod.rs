@@ -391,7 +391,17 @@ impl Sink for SplunkHecSink {
                     };
                     self.core.settle(&mut outcomes, &settled);
                 }
+                Posted::InvalidEvent { index, reason } if index >= positions.len() => {
+                    let verdict = Verdict::Reject { reason };
+                    let settled = Sent {
+                        positions,
+                        bytes,
+                        result: verdict,
+                    };
+                    self.core.settle(&mut outcomes, &settled);
+                }
                 Posted::InvalidEvent { index, reason } => {
+                    // The events before the bad one may be indexed already; resending them is at-least-once.
                     tracing::warn!(sink = %self.core.name, index, %reason, "HEC refused one event of a request");
                     for (at, position) in positions.iter().enumerate() {
                         outcomes.set(
