@@ -22,7 +22,7 @@ use super::core::body::{creation_time, is_text, write_json_string, write_json_va
 use super::core::body::{Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
-use super::retry::{classify, classify_item, Verdict};
+use super::retry::{classify_item, verdict_of, Verdict};
 use crate::config::Secret;
 use crate::encode::Format;
 use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
@@ -232,14 +232,10 @@ impl ElasticsearchSink {
 
     /// Per-item outcomes of a bulk answer for a request of `count` items, or a verdict for all of them.
     fn read_answer(answer: Result<super::retry::Answer, Verdict>, count: usize) -> BulkResult {
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(verdict) => return BulkResult::All(verdict),
-        };
-        let verdict = classify(&answer);
-        if verdict != Verdict::Success {
+        let verdict = verdict_of(&answer);
+        let (Verdict::Success, Ok(answer)) = (&verdict, answer) else {
             return BulkResult::All(verdict);
-        }
+        };
         let response: BulkResponse = match serde_json::from_slice(&answer.body) {
             Ok(response) => response,
             Err(error) => {
@@ -301,14 +297,9 @@ fn describe(error: Option<&serde_json::Value>) -> String {
 impl Sink for ElasticsearchSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let mut outcomes = Outcomes::new(&self.core.name, batch.len());
-        let mut fragments = Fragments::with_capacity(batch.len() * 1200);
-        for (position, (event, payload)) in batch.iter().enumerate() {
-            if let Err(reason) =
-                fragments.push(position, |buf| self.write_item(event, payload, buf))
-            {
-                outcomes.set(position, ItemOutcome::Rejected { reason });
-            }
-        }
+        let fragments = Fragments::of(batch, &mut outcomes, |event, payload, buf| {
+            self.write_item(event, payload, buf)
+        });
         let chunks = fragments.plan(Framing::Lines, self.core.limits());
         let sent = self
             .core
@@ -339,12 +330,8 @@ impl Sink for ElasticsearchSink {
                     }
                 }
                 BulkResult::All(verdict) => {
-                    let settled = super::core::service::Sent {
-                        positions: request.positions,
-                        bytes: request.bytes,
-                        result: verdict,
-                    };
-                    self.core.settle(&mut outcomes, &settled);
+                    self.core
+                        .settle(&mut outcomes, &request.positions, request.bytes, &verdict);
                 }
             }
         }

@@ -13,9 +13,10 @@ use super::config::{check_url, http_sink_config, problem, resolve_secret, Proble
 use super::core::body::{write_json_value, Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
+use super::retry::verdict_of;
 use crate::config::Secret;
 use crate::encode::Format;
-use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
+use crate::sink::{EncodedBatch, SendOutcome, Sink, SinkError};
 
 /// Request headers the sink sets itself and a `headers` table may not set.
 const RESERVED_HEADERS: [&str; 4] = [
@@ -221,27 +222,18 @@ impl HttpSink {
 impl Sink for HttpSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let mut outcomes = Outcomes::new(&self.core.name, batch.len());
-        let mut fragments = Fragments::with_capacity(batch.len() * 1024);
-        for (position, (_, payload)) in batch.iter().enumerate() {
-            if let Err(reason) =
-                fragments.push(position, |buf| write_json_value(self.format, payload, buf))
-            {
-                outcomes.set(position, ItemOutcome::Rejected { reason });
-            }
-        }
+        let fragments = Fragments::of(batch, &mut outcomes, |_, payload, buf| {
+            write_json_value(self.format, payload, buf)
+        });
         let chunks = fragments.plan(self.framing, self.core.limits());
         let sent = self
             .core
-            .dispatch(chunks, |body| async {
-                let request = self.request();
-                match self.core.send(request, body).await {
-                    Ok(answer) => super::retry::classify(&answer),
-                    Err(verdict) => verdict,
-                }
-            })
+            .dispatch(chunks, |body| self.core.send(self.request(), body))
             .await;
-        for request in &sent {
-            self.core.settle(&mut outcomes, request);
+        for request in sent {
+            let verdict = verdict_of(&request.result);
+            self.core
+                .settle(&mut outcomes, &request.positions, request.bytes, &verdict);
         }
         outcomes.finish()
     }

@@ -95,6 +95,14 @@ pub(crate) fn classify(answer: &Answer) -> Verdict {
     }
 }
 
+/// The verdict on a request: its answer classified, or the transport failure's retry verdict.
+pub(crate) fn verdict_of(answer: &Result<Answer, Verdict>) -> Verdict {
+    match answer {
+        Ok(answer) => classify(answer),
+        Err(verdict) => verdict.clone(),
+    }
+}
+
 /// Classifies a transport failure (connect, TLS, timeout, reset): always worth a retry.
 pub(crate) fn classify_transport(error: &reqwest::Error) -> Verdict {
     let kind = if error.is_timeout() {

@@ -20,13 +20,13 @@ use super::config::{check_url, http_sink_config, problem, resolve_secret, Proble
 use super::core::body::{creation_time, is_text, write_json_string, write_json_value};
 use super::core::body::{Fragments, Framing};
 use super::core::outcome::Outcomes;
-use super::core::service::{Auth, HttpCore, Sent};
-use super::retry::{classify, error_chain, Verdict};
+use super::core::service::{Auth, HttpCore};
+use super::retry::{error_chain, verdict_of, Verdict};
 use crate::auth::{Credential, TokenRequest, TokenSource};
 use crate::config::{Cloud, Secret};
 use crate::encode::Format;
 use crate::event::Event;
-use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
+use crate::sink::{EncodedBatch, SendOutcome, Sink, SinkError};
 
 /// The API's limit on one request, in bytes (uncompressed and compressed).
 pub(crate) const MAX_REQUEST_BYTES: usize = 1_000_000;
@@ -246,14 +246,9 @@ impl SentinelSink {
 impl Sink for SentinelSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let mut outcomes = Outcomes::new(&self.core.name, batch.len());
-        let mut fragments = Fragments::with_capacity(batch.len() * 1200);
-        for (position, (event, payload)) in batch.iter().enumerate() {
-            if let Err(reason) =
-                fragments.push(position, |buf| self.write_object(event, payload, buf))
-            {
-                outcomes.set(position, ItemOutcome::Rejected { reason });
-            }
-        }
+        let fragments = Fragments::of(batch, &mut outcomes, |event, payload, buf| {
+            self.write_object(event, payload, buf)
+        });
         let chunks = fragments.plan(Framing::JsonArray, self.core.limits());
         let sent = self.core.dispatch(chunks, |body| self.post(body)).await;
         let unauthorized = sent
@@ -265,16 +260,9 @@ impl Sink for SentinelSink {
             }
         }
         for request in sent {
-            let verdict = match &request.result {
-                Ok(answer) => classify(answer),
-                Err(verdict) => verdict.clone(),
-            };
-            let settled = Sent {
-                positions: request.positions,
-                bytes: request.bytes,
-                result: verdict,
-            };
-            self.core.settle(&mut outcomes, &settled);
+            let verdict = verdict_of(&request.result);
+            self.core
+                .settle(&mut outcomes, &request.positions, request.bytes, &verdict);
         }
         outcomes.finish()
     }

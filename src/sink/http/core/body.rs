@@ -5,8 +5,10 @@ use std::ops::Range;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::outcome::Outcomes;
 use crate::encode::Format;
 use crate::event::Event;
+use crate::sink::{EncodedBatch, ItemOutcome};
 
 /// Per-request limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,25 @@ impl Fragments {
             buf: Vec::with_capacity(bytes),
             parts: Vec::new(),
         }
+    }
+
+    /// The fragments of every item of `batch` that has no outcome yet, written by `write`; an item whose
+    /// fragment cannot be written is rejected with the reason.
+    pub(crate) fn of(
+        batch: &EncodedBatch,
+        outcomes: &mut Outcomes,
+        mut write: impl FnMut(&Event, &[u8], &mut Vec<u8>) -> Result<(), String>,
+    ) -> Fragments {
+        let mut fragments = Fragments::with_capacity(batch.len() * 1200);
+        for (position, (event, payload)) in batch.iter().enumerate() {
+            if outcomes.is_set(position) {
+                continue;
+            }
+            if let Err(reason) = fragments.push(position, |buf| write(event, payload, buf)) {
+                outcomes.set(position, ItemOutcome::Rejected { reason });
+            }
+        }
+        fragments
     }
 
     /// Appends the fragment of the item at `position` as written by `write`. On `Err(reason)` nothing is kept

@@ -27,6 +27,11 @@ impl Outcomes {
         }
     }
 
+    /// True when the item at `position` has an outcome already.
+    pub(crate) fn is_set(&self, position: usize) -> bool {
+        self.items.get(position).is_some_and(Option::is_some)
+    }
+
     /// Sets the same outcome for every item at `positions`.
     pub(crate) fn set_all(&mut self, positions: &[usize], outcome: &ItemOutcome) {
         for &position in positions {

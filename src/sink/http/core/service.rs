@@ -11,7 +11,7 @@ use super::body::{Chunk, Limits};
 use super::outcome::Outcomes;
 use crate::config::Secret;
 use crate::sink::http::config::Common;
-use crate::sink::http::retry::{classify, classify_transport, error_chain, Answer, Verdict};
+use crate::sink::http::retry::{classify_transport, error_chain, verdict_of, Answer, Verdict};
 use crate::sink::{ItemOutcome, SinkError};
 
 /// Smallest `batch_max_bytes` a 413 answer can shrink a sink's requests to.
@@ -198,9 +198,15 @@ impl HttpCore {
 
     /// Records a whole-request verdict for the items of one request. A 413 makes later requests smaller
     /// (half of the refused one); a refused request of one event is rejected.
-    pub(crate) fn settle(&mut self, outcomes: &mut Outcomes, sent: &Sent<Verdict>) {
-        let events = sent.positions.len();
-        let outcome = match &sent.result {
+    pub(crate) fn settle(
+        &mut self,
+        outcomes: &mut Outcomes,
+        positions: &[usize],
+        bytes: usize,
+        verdict: &Verdict,
+    ) {
+        let events = positions.len();
+        let outcome = match verdict {
             Verdict::Success => ItemOutcome::Delivered,
             Verdict::Retry {
                 reason,
@@ -215,14 +221,10 @@ impl HttpCore {
             Verdict::TooLarge { reason } if events > 1 => {
                 self.limits = Limits {
                     max_events: self.limits.max_events.min(events / 2).max(1),
-                    max_bytes: self
-                        .limits
-                        .max_bytes
-                        .min(sent.bytes / 2)
-                        .max(MIN_REQUEST_BYTES),
+                    max_bytes: self.limits.max_bytes.min(bytes / 2).max(MIN_REQUEST_BYTES),
                 };
                 tracing::warn!(
-                    sink = %self.name, events, bytes = sent.bytes, %reason,
+                    sink = %self.name, events, bytes, %reason,
                     max_events = self.limits.max_events, max_bytes = self.limits.max_bytes,
                     "request too large; sending smaller requests from now on (lower batch_max_bytes)"
                 );
@@ -238,7 +240,7 @@ impl HttpCore {
                 }
             }
         };
-        outcomes.set_all(&sent.positions, &outcome);
+        outcomes.set_all(positions, &outcome);
     }
 
     /// The verdict of a `check` probe: a retry verdict (unreachable, refused credentials, wrong path, busy)
@@ -249,11 +251,7 @@ impl HttpCore {
         url: &str,
         answer: Result<Answer, Verdict>,
     ) -> Result<(), SinkError> {
-        let verdict = match answer {
-            Ok(answer) => classify(&answer),
-            Err(verdict) => verdict,
-        };
-        match verdict {
+        match verdict_of(&answer) {
             Verdict::Retry { reason, .. } => Err(SinkError::Connect {
                 sink: self.name.clone(),
                 address: url.to_string(),

@@ -19,8 +19,8 @@ use serde::Deserialize;
 use super::config::{check_url, defaults, http_sink_config, problem, resolve_secret, Problems};
 use super::core::body::{creation_time, write_json_string, write_json_value, Fragments, Framing};
 use super::core::outcome::Outcomes;
-use super::core::service::{Auth, HttpCore, Sent};
-use super::retry::{classify, excerpt, Answer, Verdict};
+use super::core::service::{Auth, HttpCore};
+use super::retry::{excerpt, verdict_of, Answer, Verdict};
 use crate::config::Secret;
 use crate::encode::Format;
 use crate::event::Event;
@@ -245,11 +245,10 @@ impl SplunkHecSink {
 
     /// Reads the answer to an event request.
     fn read_answer(&self, answer: Result<Answer, Verdict>) -> Posted {
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(verdict) => return Posted::Done(verdict),
+        let verdict = verdict_of(&answer);
+        let Ok(answer) = answer else {
+            return Posted::Done(verdict);
         };
-        let verdict = classify(&answer);
         let hec: HecAnswer = serde_json::from_slice(&answer.body).unwrap_or_default();
         let code = hec.code.unwrap_or(-1);
         let reason = || {
@@ -360,16 +359,14 @@ impl Sink for SplunkHecSink {
         self.recheck_abandoned().await;
         let mut outcomes = Outcomes::new(&self.core.name, batch.len());
         let head = self.envelope_head(batch.tenant());
-        let mut fragments = Fragments::with_capacity(batch.len() * 1200);
-        for (position, (event, payload)) in batch.iter().enumerate() {
+        for (position, (event, _)) in batch.iter().enumerate() {
             if self.acks.take_late(&event.record.id) {
                 outcomes.set(position, ItemOutcome::Delivered);
-            } else if let Err(reason) =
-                fragments.push(position, |buf| self.write_event(&head, event, payload, buf))
-            {
-                outcomes.set(position, ItemOutcome::Rejected { reason });
             }
         }
+        let fragments = Fragments::of(batch, &mut outcomes, |event, payload, buf| {
+            self.write_event(&head, event, payload, buf)
+        });
         let chunks = fragments.plan(Framing::Lines, self.core.limits());
         let sent = self
             .core
@@ -384,21 +381,11 @@ impl Sink for SplunkHecSink {
             match request.result {
                 Posted::AwaitAck(ack_id) => pending.push((ack_id, positions)),
                 Posted::Done(verdict) => {
-                    let settled = Sent {
-                        positions,
-                        bytes,
-                        result: verdict,
-                    };
-                    self.core.settle(&mut outcomes, &settled);
+                    self.core.settle(&mut outcomes, &positions, bytes, &verdict)
                 }
                 Posted::InvalidEvent { index, reason } if index >= positions.len() => {
                     let verdict = Verdict::Reject { reason };
-                    let settled = Sent {
-                        positions,
-                        bytes,
-                        result: verdict,
-                    };
-                    self.core.settle(&mut outcomes, &settled);
+                    self.core.settle(&mut outcomes, &positions, bytes, &verdict);
                 }
                 Posted::InvalidEvent { index, reason } => {
                     // The events before the bad one may be indexed already; resending them is at-least-once.
