@@ -1,1 +1,194 @@
-fn main() {}
+//! The `atp-forwarder` binary: parses the command line and runs a command. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use atp_forwarder::commands::{self, DemoOptions, Exit, SubscriptionAction};
+use atp_forwarder::encode::Format;
+
+/// Forwards Microsoft Defender for Office 365 (ATP) events from the Office 365 Management Activity API to
+/// SIEMs, at least once.
+#[derive(Parser)]
+#[command(name = "atp-forwarder", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (until SIGTERM/SIGINT, or once to catch up with --once).
+    Run {
+        /// Configuration file.
+        #[arg(long, short, env = "ATP_FORWARDER_CONFIG")]
+        config: Option<PathBuf>,
+        /// Catch up to now, drain, commit and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Check the config, a token per tenant, subscriptions and every sink; non-zero exit on failure.
+    Check {
+        /// Configuration file.
+        #[arg(long, short, env = "ATP_FORWARDER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the whole pipeline against the built-in API emulator and print the events.
+    Demo {
+        /// Payload format of the printed events.
+        #[arg(long, value_enum, default_value = "json")]
+        format: DemoFormat,
+        /// Stop after the emulator's history instead of following live arrivals.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Serve the built-in Management Activity API emulator (test credentials are logged at start).
+    Emulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: std::net::SocketAddr,
+        /// Emulator settings (TOML); the demo preset without it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Show or change the state store.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+        /// Configuration file.
+        #[arg(long, short, global = true, env = "ATP_FORWARDER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List, start or stop the Management Activity API subscriptions of the configured tenants.
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+        /// Configuration file.
+        #[arg(long, short, global = true, env = "ATP_FORWARDER_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this tenant (its configured name).
+        #[arg(long, global = true)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Per stream: checkpoint, lag, committed blobs, dead letters.
+    Show,
+    /// Forget checkpoints and committed blobs (of one stream with --tenant), so the next run starts over.
+    Reset {
+        /// Tenant name.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Content type (with --tenant).
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// List the most recent dead letters.
+    DeadLetters {
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionsAction {
+    /// Show each subscription's status.
+    List,
+    /// Start the configured content types.
+    Start,
+    /// Stop them (content produced while stopped is lost for good).
+    Stop,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DemoFormat {
+    Json,
+    Ecs,
+    Cef,
+    Leef,
+}
+
+impl From<DemoFormat> for Format {
+    fn from(format: DemoFormat) -> Format {
+        match format {
+            DemoFormat::Json => Format::Json,
+            DemoFormat::Ecs => Format::Ecs,
+            DemoFormat::Cef => Format::Cef,
+            DemoFormat::Leef => Format::Leef,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("atp-forwarder: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { config, once } => commands::run(config.as_deref(), once).await,
+            Command::Check { config } => commands::check(config.as_deref()).await,
+            Command::Demo { format, once } => {
+                commands::demo(DemoOptions {
+                    format: format.into(),
+                    once,
+                })
+                .await
+            }
+            Command::Emulator { listen, config } => {
+                commands::emulator(listen, config.as_deref()).await
+            }
+            Command::State { action, config } => match action {
+                StateAction::Show => commands::state_show(config.as_deref()).await,
+                StateAction::Reset {
+                    tenant,
+                    content_type,
+                } => {
+                    commands::state_reset(
+                        config.as_deref(),
+                        tenant.as_deref(),
+                        content_type.as_deref(),
+                    )
+                    .await
+                }
+                StateAction::DeadLetters { limit } => {
+                    commands::state_dead_letters(config.as_deref(), limit).await
+                }
+            },
+            Command::Subscriptions {
+                action,
+                config,
+                tenant,
+            } => {
+                let action = match action {
+                    SubscriptionsAction::List => SubscriptionAction::List,
+                    SubscriptionsAction::Start => SubscriptionAction::Start,
+                    SubscriptionsAction::Stop => SubscriptionAction::Stop,
+                };
+                commands::subscriptions(config.as_deref(), action, tenant.as_deref()).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let code = error
+                .downcast_ref::<Exit>()
+                .map(|exit| exit.code)
+                .unwrap_or(1);
+            eprintln!("atp-forwarder: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,1 +1,229 @@
-//! placeholder
+//! The pipeline, top to bottom:
+//!
+//! ```text
+//! per tenant × content type: StreamTask ── list windows ─► fetch blobs (bounded) ─► records ─► dedup ─► events
+//!                                                                                      │
+//!                         bounded queue per sink ◄───────── one Arc<Batch> per chunk ◄─┘
+//!                                   │
+//!                    SinkDriver per sink: encode (format) ─► send ─► retry / dead-letter ─► release
+//!                                   │
+//!                    BlobTracker: when every sink acknowledged every batch ─► committer
+//!                                   │
+//!                    committer: blob + record Ids + checkpoint in one state transaction
+//! ```
+//!
+//! Backpressure instead of buffering: every queue is bounded, so a sink that is down stops the streams from
+//! pulling; the API keeps the data for 7 days and the state says where to resume.
+//!
+//! Shutdown: when `shutdown` fires, streams stop listing and reading; sinks keep draining what is queued
+//! for at most `collector.shutdown_timeout`; whatever is fully acknowledged by then is committed; the rest
+//! is fetched again on the next start (at-least-once).
+
+mod commit;
+mod deliver;
+mod progress;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiClient, RetryPolicy};
+use crate::auth::TokenSource;
+use crate::config::Config;
+use crate::event::NormalizeContext;
+use crate::sink::SinkError;
+use crate::state::{DeadLetter, StateStore, StreamKey};
+use crate::telemetry::{DeadLetterLabels, Metrics};
+
+pub use stream::StreamError;
+
+use commit::run_committer;
+use deliver::{SinkDriver, SinkQueue};
+use progress::InFlightIds;
+use stream::StreamTask;
+
+/// Batches queued per sink before the streams wait.
+const SINK_QUEUE: usize = 4;
+/// Commit requests queued before sinks wait for the committer.
+const COMMIT_QUEUE: usize = 1024;
+/// How often expired blobs and old record Ids are pruned while the daemon runs.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Catch up to now, drain, commit, return.
+    pub once: bool,
+    /// Fires on SIGTERM / SIGINT.
+    pub shutdown: CancellationToken,
+    /// Retry policy of API calls and sinks.
+    pub retry: RetryPolicy,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Blobs committed.
+    pub blobs_committed: u64,
+    /// Streams whose last cycle did not complete, with the reason.
+    pub failed_streams: Vec<String>,
+}
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
+}
+
+/// Runs every stream of `config` into every sink until shutdown (or, with `once`, until caught up).
+pub async fn run(
+    config: &Config,
+    store: Arc<dyn StateStore>,
+    metrics: Arc<Metrics>,
+    options: RunOptions,
+) -> Result<RunReport, PipelineError> {
+    let http = api::http_client(config.collector.request_timeout)
+        .map_err(|error| PipelineError::Http(error.to_string()))?;
+
+    // Sinks: a driver task per sink, fed through a bounded queue.
+    let abort_sinks = CancellationToken::new();
+    let mut sink_tasks = JoinSet::new();
+    let mut queues = Vec::new();
+    for sink_config in &config.sinks {
+        let (sender, receiver) = mpsc::channel(SINK_QUEUE);
+        let name: Arc<str> = sink_config.name().into();
+        let driver = SinkDriver {
+            name: name.clone(),
+            format: sink_config.format(),
+            sink: sink_config.build()?,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            retry: options.retry.clone(),
+            abort: abort_sinks.clone(),
+        };
+        sink_tasks.spawn(driver.run(receiver));
+        queues.push(SinkQueue { name, sender });
+    }
+    let queues: Arc<[SinkQueue]> = queues.into();
+
+    // Committer: blobs whose events every sink acknowledged, and checkpoints.
+    let (committer, inbox) = mpsc::channel(COMMIT_QUEUE);
+    let committer_task = tokio::spawn(run_committer(store.clone(), metrics.clone(), inbox));
+
+    // Pruning: expired blobs and record Ids older than the retention, hourly while following.
+    if !options.once {
+        tokio::spawn(prune_periodically(store.clone(), options.shutdown.clone()));
+    }
+
+    // Streams: one task per tenant × content type.
+    let mut streams = JoinSet::new();
+    for tenant in &config.tenants {
+        let tokens = Arc::new(TokenSource::for_tenant(tenant, http.clone()));
+        let api = Arc::new(ApiClient::new(
+            tenant,
+            http.clone(),
+            tokens,
+            options.retry.clone(),
+        )?);
+        let in_flight_ids = Arc::new(InFlightIds::default());
+        for content_type in &tenant.content_types {
+            let task = Arc::new(StreamTask {
+                stream: StreamKey {
+                    tenant: tenant.name.clone(),
+                    content_type: content_type.clone(),
+                },
+                api: api.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                collector: config.collector.clone(),
+                retry: options.retry.clone(),
+                sinks: queues.clone(),
+                committer: committer.clone(),
+                in_flight_ids: in_flight_ids.clone(),
+                normalize: NormalizeContext {
+                    tenant: tenant.name.clone(),
+                    fetched_at: chrono::Utc::now(),
+                    dataset: "o365.atp".into(),
+                    include_original: false,
+                },
+                tenant: tenant.name.as_str().into(),
+                shutdown: options.shutdown.clone(),
+                once: options.once,
+            });
+            let stream = task.stream.to_string();
+            streams.spawn(async move { (stream, task.run().await) });
+        }
+    }
+    drop((queues, committer));
+
+    // Wait for the streams: they end after one catch-up (`once`) or at shutdown.
+    let mut report = RunReport::default();
+    while let Some(joined) = streams.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((stream, Err(error))) => report.failed_streams.push(format!("{stream}: {error}")),
+            Err(error) => report
+                .failed_streams
+                .push(format!("a stream task ended abnormally: {error}")),
+        }
+    }
+
+    // Drain: sinks finish what is queued (bounded after a shutdown), then the committer commits it.
+    let drain = async { while sink_tasks.join_next().await.is_some() {} };
+    if options.shutdown.is_cancelled() {
+        if tokio::time::timeout(config.collector.shutdown_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout_s = config.collector.shutdown_timeout.as_secs(), "sinks did not drain in time; unacknowledged blobs will be fetched again on the next start");
+            abort_sinks.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while sink_tasks.join_next().await.is_some() {}
+            })
+            .await;
+            sink_tasks.abort_all();
+        }
+    } else {
+        drain.await;
+    }
+    report.blobs_committed = committer_task.await.unwrap_or_default();
+    Ok(report)
+}
+
+async fn prune_periodically(store: Arc<dyn StateStore>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match store.prune(chrono::Utc::now()).await {
+            Ok(pruned) => tracing::debug!(pruned, "state pruned"),
+            Err(error) => tracing::warn!(%error, "pruning the state store failed; retrying in an hour"),
+        }
+    }
+}
+
+/// Writes a dead letter and counts it; a store failure is logged (the event itself is never dropped silently).
+pub(crate) async fn record_dead_letter(
+    store: &dyn StateStore,
+    metrics: &Metrics,
+    letter: &DeadLetter,
+) {
+    let labels = DeadLetterLabels {
+        tenant: letter.stream.tenant.clone(),
+        kind: letter.kind.as_str().to_string(),
+    };
+    metrics.dead_letters.get_or_create(&labels).inc();
+    if let Err(error) = store.add_dead_letter(letter).await {
+        tracing::error!(tenant = %letter.stream.tenant, content_id = %letter.content_id, reason = %letter.reason, %error, "cannot write a dead letter");
+    }
+}

@@ -2,6 +2,7 @@
 //! requests with the tenant's budget, attaches the token and `PublisherIdentifier`, and obeys [`classify`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::budget::RequestBudget;
-use super::error::{classify, ApiError, Verdict};
+use super::error::{classify, server_date, ApiError, Verdict};
 use super::retry::RetryPolicy;
 use super::wire::{format_api_time, ContentBlob, ErrorBody, Subscription};
 use crate::auth::{TokenError, TokenSource};
@@ -23,6 +24,8 @@ const START_SPACING: Duration = Duration::from_secs(15 * 60);
 const MAX_PAGES: u32 = 10_000;
 /// Most times a window is listed again after AF20031 (invalid next page).
 const MAX_RELISTS: u32 = 3;
+/// A server clock this far from ours (the `Date` header has whole seconds) is taken as skew.
+const SKEW_THRESHOLD_MS: i64 = 5_000;
 /// Largest error or listing body read into memory.
 const MAX_SMALL_BODY: usize = 64 * 1024 * 1024;
 
@@ -36,6 +39,9 @@ pub struct ApiClient {
     budget: RequestBudget,
     retry: RetryPolicy,
     last_start: Mutex<HashMap<String, Instant>>,
+    /// The server's clock minus ours, in milliseconds, from the latest `Date` header (0 when within the
+    /// threshold).
+    clock_offset_ms: AtomicI64,
 }
 
 // === impl ApiClient ===
@@ -67,12 +73,29 @@ impl ApiClient {
             budget: RequestBudget::per_minute(tenant.requests_per_minute),
             retry,
             last_start: Mutex::new(HashMap::new()),
+            clock_offset_ms: AtomicI64::new(0),
         })
     }
 
     /// The tenant's configured name.
     pub fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    /// Now by the API's clock: ours corrected by the skew seen in its `Date` headers. Windows are computed
+    /// from this, so a skewed machine clock does not make the API refuse them (AF20055).
+    pub fn server_now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    fn observe_clock(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(server) = server_date(headers) else { return };
+        let offset = (server - Utc::now()).num_milliseconds();
+        let offset = if offset.abs() < SKEW_THRESHOLD_MS { 0 } else { offset };
+        let previous = self.clock_offset_ms.swap(offset, Ordering::Relaxed);
+        if offset != 0 && (offset - previous).abs() >= SKEW_THRESHOLD_MS {
+            tracing::warn!(tenant = %self.tenant, skew_s = offset / 1000, "the API's clock differs from this machine's; windows follow the API's clock (check NTP)");
+        }
     }
 
     /// The token source (for readiness and `check`).
@@ -280,6 +303,7 @@ impl ApiClient {
                     continue;
                 }
             };
+            self.observe_clock(response.headers());
             let status = response.status();
             if status.is_success() {
                 return Ok(response);

@@ -1,1 +1,15 @@
-//! placeholder
+//! The source side of a stream: which windows to list, and how a blob becomes records.
+//!
+//! - `planner`: ≤24 h windows from the checkpoint, re-listing a recent span, never older than 7 days;
+//! - `reader`: fetches a blob and streams it record by record (`splitter` finds the elements, `decoder`
+//!   reads their common fields and skips unwanted record types without copying them).
+
+mod decoder;
+mod planner;
+mod reader;
+mod splitter;
+
+pub use decoder::{decode_element, Decoded};
+pub use planner::{oldest_start, plan_windows, Window, MAX_WINDOW};
+pub use reader::{BlobReader, Chunk, InvalidElement, ReadError, MAX_RECORD_BYTES};
+pub use splitter::{ArraySplitter, SplitError};

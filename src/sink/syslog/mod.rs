@@ -31,3 +31,10 @@ pub(crate) fn build(config: &SyslogSinkConfig) -> Result<Box<dyn Sink>, SinkErro
         message: "the syslog sink is not available in this build".into(),
     })
 }
+
+impl SyslogSinkConfig {
+    /// True for the best-effort UDP transport.
+    pub fn is_udp(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check and test of atp-forwarder: formatting, clippy, and the whole test suite (unit tests,
+# integration tests against the emulator, real rsyslog and HTTP receivers, PostgreSQL).
+# On a fresh Debian machine, run as root: missing Debian packages the tests need are installed first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need_packages+=(rsyslog)
+[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need_packages+=(rsyslog-gnutls)
+ls /usr/lib/*/rsyslog/imrelp.so >/dev/null 2>&1 || need_packages+=(rsyslog-relp)
+command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian packages the tests need: ${need_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${need_packages[*]} (run as root or install them first)" >&2
+    exit 1
+  fi
+fi
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked "$@"

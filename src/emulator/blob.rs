@@ -1,0 +1,122 @@
+//! `GET /api/v1.0/{tenant}/activity/feed/audit/{contentId}` (the contentUri): a blob body, or AF20052 for a
+//! malformed id, AF20050 for content that does not exist (yet), AF20051 for expired content — and the
+//! body-level faults (cut off, reset, not JSON).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::api::admit;
+use super::body::{cut_body, malformed_body, BlobWriter};
+use super::catalog::content_id_well_formed;
+use super::error::ApiFault;
+use super::state::{lock, Inner, Visibility};
+
+/// `GET …/activity/feed/audit/{contentId}`.
+pub(crate) async fn fetch(
+    State(inner): State<Arc<Inner>>,
+    Path((version, tenant, content_id)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    serve(
+        &inner,
+        &version,
+        &tenant,
+        &content_id,
+        &headers,
+        q.as_deref(),
+    )
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn serve(
+    inner: &Inner,
+    version: &str,
+    tenant: &str,
+    content_id: &str,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+) -> Result<Response, ApiFault> {
+    let a = admit(inner, version, tenant, headers, raw_query)?;
+    if !content_id_well_formed(content_id) {
+        return Err(ApiFault::bad_request(
+            "AF20052",
+            format!("Content ID {content_id} in the URL is invalid."),
+        ));
+    }
+    let not_found = || {
+        ApiFault::new(
+            StatusCode::NOT_FOUND,
+            "AF20050",
+            format!("The specified content ({content_id}) does not exist."),
+        )
+    };
+    let now = inner.now();
+    let blob = inner
+        .catalog()
+        .find(&a.caller.tenant.tenant_id, content_id)
+        .cloned()
+        .ok_or_else(not_found)?;
+    match inner.visibility(tenant, &blob, now) {
+        Visibility::Visible => {}
+        Visibility::Absent => return Err(not_found()),
+        Visibility::Late => {
+            inner.stat(|s| s.faults.late_blobs_withheld += 1);
+            return Err(not_found());
+        }
+    }
+    if blob.faults.expired || blob.expiration() <= now {
+        inner.stat(|s| s.faults.expired_content += 1);
+        return Err(ApiFault::bad_request(
+            "AF20051",
+            format!("Content requested with the key {content_id} has already expired. Content older than 7 days cannot be retrieved."),
+        ));
+    }
+    inner.stat(|s| s.blobs_served += 1);
+    if blob.faults.malformed {
+        inner.stat(|s| s.faults.malformed_blobs += 1);
+        return Ok(json_response(Body::from(malformed_body(content_id)), None));
+    }
+    let writer = BlobWriter::new(&blob, inner.ctx(tenant), inner.cfg.atp_fraction);
+    if blob.faults.truncated || blob.faults.reset {
+        let mut failed = lock(&inner.failed_fetches);
+        let n = failed
+            .entry((tenant.to_ascii_lowercase(), content_id.to_owned()))
+            .or_default();
+        if *n < inner.cfg.faults.truncate_times {
+            *n += 1;
+            drop(failed);
+            let full = writer.collect();
+            let len = full.len();
+            let keep = if blob.faults.truncated { len / 2 } else { 0 };
+            inner.stat(|s| {
+                if blob.faults.truncated {
+                    s.faults.truncated_bodies += 1;
+                } else {
+                    s.faults.connection_resets += 1;
+                }
+            });
+            return Ok(json_response(cut_body(full, keep), Some(len)));
+        }
+    }
+    let records = blob.records + u64::from(blob.duplicate_of.is_some());
+    inner.stat(|s| s.records_served += records);
+    Ok(json_response(writer.into_body(), None))
+}
+
+fn json_response(body: Body, content_length: Option<usize>) -> Response {
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(len) = content_length {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    resp
+}

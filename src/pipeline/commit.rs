@@ -1,0 +1,191 @@
+//! Acknowledgement accounting and the committer.
+//!
+//! A [`BlobTracker`] counts what is still unacknowledged for one blob: one hold while the blob is being
+//! read, plus one per (batch × sink). When the count reaches zero the tracker goes to the committer, which
+//! commits the blob, its record Ids and the stream's new checkpoint in one transaction. The committer is a
+//! single task, so checkpoint moves never race with blob commits.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::progress::{InFlightIds, SentIds, StreamProgress};
+use crate::api::ContentBlob;
+use crate::state::{BlobCommit, StateStore};
+use crate::telemetry::Metrics;
+
+/// Work for the committer.
+pub(crate) enum CommitMsg {
+    /// Every event of the blob is acknowledged (or dead-lettered): commit it.
+    Blob(Arc<BlobTracker>),
+    /// The stream listed everything before this time; move the checkpoint if nothing is open.
+    Listed(Arc<StreamProgress>, DateTime<Utc>),
+}
+
+#[derive(Default)]
+struct Ids {
+    /// Ids this blob delivers (committed with it).
+    sent: SentIds,
+    /// Ids this blob claimed in the tenant's in-flight map.
+    claimed: Vec<String>,
+}
+
+/// Acknowledgement count of one blob.
+pub(crate) struct BlobTracker {
+    pub blob: ContentBlob,
+    pub content_id: Arc<str>,
+    pub progress: Arc<StreamProgress>,
+    in_flight_ids: Arc<InFlightIds>,
+    committer: mpsc::Sender<CommitMsg>,
+    pending: AtomicUsize,
+    abandoned: AtomicBool,
+    ids: Mutex<Ids>,
+}
+
+// === impl BlobTracker ===
+
+impl BlobTracker {
+    /// A tracker holding one count for the reader.
+    pub(crate) fn new(
+        blob: ContentBlob,
+        progress: Arc<StreamProgress>,
+        in_flight_ids: Arc<InFlightIds>,
+        committer: mpsc::Sender<CommitMsg>,
+    ) -> Arc<BlobTracker> {
+        Arc::new(BlobTracker {
+            content_id: blob.content_id.as_str().into(),
+            blob,
+            progress,
+            in_flight_ids,
+            committer,
+            pending: AtomicUsize::new(1),
+            abandoned: AtomicBool::new(false),
+            ids: Mutex::new(Ids::default()),
+        })
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Decides which of `ids` this blob delivers: not already sent by it, not in flight in another blob.
+    /// Returns one flag per id and records the kept ones as sent.
+    pub(crate) fn keep(&self, ids: &[&str]) -> Vec<bool> {
+        let mut own = self.ids();
+        let Ids { sent, claimed } = &mut *own;
+        let fresh: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !sent.contains(*id))
+            .collect();
+        let allowed = self.in_flight_ids.claim(&self.content_id, &fresh, claimed);
+        let mut allowed_iter = allowed.into_iter();
+        ids.iter()
+            .map(|id| {
+                if sent.contains(*id) {
+                    return false;
+                }
+                let keep = allowed_iter.next().unwrap_or(false);
+                if keep {
+                    sent.insert((*id).to_string());
+                }
+                keep
+            })
+            .collect()
+    }
+
+    /// Adds `count` outstanding acknowledgements (one per sink for a new batch).
+    pub(crate) fn expect(&self, count: usize) {
+        self.pending.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// One acknowledgement arrived (or the reader finished); the last one sends the blob to the committer.
+    pub(crate) async fn release(self: &Arc<Self>) {
+        let before = self.pending.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(
+            before > 0,
+            "more releases than expected for {}",
+            self.blob.content_id
+        );
+        if before == 1 && !self.abandoned.load(Ordering::Acquire) {
+            // The committer only stops after every tracker is gone, so a failed send means shutdown.
+            let _ = self.committer.send(CommitMsg::Blob(self.clone())).await;
+        }
+    }
+
+    /// The blob will not be committed in this cycle (read failed or shutdown).
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        self.progress.fail(&self.blob);
+    }
+
+    fn sent_ids(&self) -> Vec<String> {
+        self.ids().sent.iter().cloned().collect()
+    }
+}
+
+impl Drop for BlobTracker {
+    fn drop(&mut self) {
+        let ids = std::mem::take(&mut self.ids().claimed);
+        self.in_flight_ids.release(&self.content_id, &ids);
+    }
+}
+
+/// Commits blobs and checkpoints, one at a time, until every sender is gone.
+pub(crate) async fn run_committer(
+    store: Arc<dyn StateStore>,
+    metrics: Arc<Metrics>,
+    mut inbox: mpsc::Receiver<CommitMsg>,
+) -> u64 {
+    let mut committed = 0;
+    while let Some(message) = inbox.recv().await {
+        match message {
+            CommitMsg::Blob(tracker) => {
+                let progress = &tracker.progress;
+                progress.finish(&tracker.blob);
+                let commit = BlobCommit {
+                    stream: progress.stream.clone(),
+                    content_id: tracker.blob.content_id.clone(),
+                    content_created: tracker.blob.content_created,
+                    content_expiration: tracker.blob.content_expiration,
+                    record_ids: tracker.sent_ids(),
+                    checkpoint: progress.checkpoint(),
+                };
+                persist(&*store, &commit).await;
+                committed += 1;
+                let labels =
+                    Metrics::stream(&progress.stream.tenant, &progress.stream.content_type);
+                metrics.blobs_committed.get_or_create(&labels).inc();
+                tracing::debug!(stream = %progress.stream, content_id = %commit.content_id, records = commit.record_ids.len(), "blob committed");
+            }
+            CommitMsg::Listed(progress, until) => {
+                progress.listed_until(until);
+                if let Some(checkpoint) = progress.checkpoint() {
+                    let mut delay = Duration::from_millis(200);
+                    while let Err(error) = store.set_checkpoint(&progress.stream, checkpoint).await
+                    {
+                        tracing::error!(stream = %progress.stream, %error, "cannot move the checkpoint; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        }
+    }
+    committed
+}
+
+/// Commits, retrying while the store fails: nothing may be acknowledged without being recorded.
+async fn persist(store: &dyn StateStore, commit: &BlobCommit) {
+    let mut delay = Duration::from_millis(200);
+    while let Err(error) = store.commit_blob(commit).await {
+        tracing::error!(stream = %commit.stream, content_id = %commit.content_id, %error, "cannot commit a delivered blob; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}

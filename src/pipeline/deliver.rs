@@ -1,0 +1,197 @@
+//! Sink drivers: one task per sink that encodes each batch in the sink's format and hands it to the sink
+//! until every event is acknowledged or dead-lettered, retrying with jittered backoff that honours the
+//! sink's `retry_after`. Only then is the batch released to its blob's tracker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::commit::BlobTracker;
+use crate::api::RetryPolicy;
+use crate::encode::Format;
+use crate::event::Event;
+use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink};
+use crate::state::{DeadLetter, DeadLetterKind, StateStore};
+use crate::telemetry::Metrics;
+
+/// Events of one blob on their way to every sink.
+pub(crate) struct Batch {
+    pub tenant: Arc<str>,
+    pub events: Arc<[Event]>,
+    pub tracker: Arc<BlobTracker>,
+}
+
+/// The stream side of a sink: where batches are queued (bounded: a slow sink slows the streams).
+#[derive(Clone)]
+pub(crate) struct SinkQueue {
+    pub name: Arc<str>,
+    pub sender: mpsc::Sender<Arc<Batch>>,
+}
+
+/// One sink and what it needs to deliver.
+pub(crate) struct SinkDriver {
+    pub name: Arc<str>,
+    pub format: Format,
+    pub sink: Box<dyn Sink>,
+    pub store: Arc<dyn StateStore>,
+    pub metrics: Arc<Metrics>,
+    pub retry: RetryPolicy,
+    /// Cancelled when the shutdown bound has passed: stop retrying.
+    pub abort: CancellationToken,
+}
+
+// === impl SinkDriver ===
+
+impl SinkDriver {
+    /// Delivers batches until the queue closes (or the abort token fires).
+    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Arc<Batch>>) {
+        let labels = Metrics::sink(&self.name);
+        loop {
+            let batch = tokio::select! {
+                batch = queue.recv() => batch,
+                () = self.abort.cancelled() => None,
+            };
+            let Some(batch) = batch else { break };
+            self.metrics
+                .sink_queue_depth
+                .get_or_create(&labels)
+                .set(queue.len() as i64);
+            let encoded = EncodedBatch::encode(
+                self.format,
+                batch.tenant.clone(),
+                batch.events.clone(),
+                0..batch.events.len(),
+            );
+            if !self.deliver(&batch, encoded).await {
+                // Aborted at shutdown: the blob stays uncommitted and is fetched again next run.
+                break;
+            }
+            batch.tracker.release().await;
+        }
+    }
+
+    /// Sends until nothing is left to retry; false when aborted.
+    async fn deliver(&mut self, batch: &Batch, mut pending: EncodedBatch) -> bool {
+        let labels = Metrics::sink(&self.name);
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.sink.send(&pending).await;
+            let delivered = match outcome {
+                SendOutcome::Delivered => pending.len(),
+                SendOutcome::Rejected { reason } => {
+                    for item in pending.items() {
+                        dead_letter(
+                            &self.name,
+                            &*self.store,
+                            &self.metrics,
+                            batch,
+                            pending.event(item),
+                            &reason,
+                        )
+                        .await;
+                    }
+                    0
+                }
+                SendOutcome::Retry { error, retry_after } => {
+                    self.metrics.sink_errors.get_or_create(&labels).inc();
+                    let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+                    tracing::warn!(sink = %self.name, tenant = %batch.tenant, error = %error, attempt, wait_s = wait.as_secs_f64(), "sink did not acknowledge; retrying");
+                    if !self.wait(wait).await {
+                        return false;
+                    }
+                    attempt += 1;
+                    continue;
+                }
+                SendOutcome::Partial(outcomes) => {
+                    let mut retry_positions = Vec::new();
+                    let mut retry_after: Option<Duration> = None;
+                    let mut delivered = 0;
+                    for (position, outcome) in outcomes.iter().enumerate() {
+                        let Some(item) = pending.items().get(position) else {
+                            continue;
+                        };
+                        match outcome {
+                            ItemOutcome::Delivered => delivered += 1,
+                            ItemOutcome::Rejected { reason } => {
+                                dead_letter(
+                                    &self.name,
+                                    &*self.store,
+                                    &self.metrics,
+                                    batch,
+                                    pending.event(item),
+                                    reason,
+                                )
+                                .await;
+                            }
+                            ItemOutcome::Retry {
+                                retry_after: after, ..
+                            } => {
+                                retry_positions.push(position);
+                                retry_after = retry_after.max(*after);
+                            }
+                        }
+                    }
+                    // Items the sink said nothing about are not acknowledged.
+                    retry_positions.extend(outcomes.len()..pending.len());
+                    self.metrics
+                        .events_delivered
+                        .get_or_create(&labels)
+                        .inc_by(delivered as u64);
+                    if retry_positions.is_empty() {
+                        return true;
+                    }
+                    self.metrics.sink_errors.get_or_create(&labels).inc();
+                    let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+                    tracing::warn!(sink = %self.name, tenant = %batch.tenant, retrying = retry_positions.len(), wait_s = wait.as_secs_f64(), "sink acknowledged part of a batch; resending the rest");
+                    pending = pending.subset(&retry_positions);
+                    if !self.wait(wait).await {
+                        return false;
+                    }
+                    attempt += 1;
+                    continue;
+                }
+            };
+            self.metrics
+                .events_delivered
+                .get_or_create(&labels)
+                .inc_by(delivered as u64);
+            return true;
+        }
+    }
+
+    async fn wait(&mut self, wait: Duration) -> bool {
+        let abort = self.abort.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = abort.cancelled() => false,
+        }
+    }
+}
+
+/// Dead-letters an event a sink refused for good.
+async fn dead_letter(
+    sink: &str,
+    store: &dyn StateStore,
+    metrics: &Metrics,
+    batch: &Batch,
+    event: &Event,
+    reason: &str,
+) {
+    let progress = &batch.tracker.progress;
+    let letter = DeadLetter {
+        at: Utc::now(),
+        kind: DeadLetterKind::Sink,
+        stream: progress.stream.clone(),
+        content_id: batch.tracker.blob.content_id.clone(),
+        content_uri: batch.tracker.blob.content_uri.clone(),
+        record_id: Some(event.record.id.clone()),
+        sink: Some(sink.to_string()),
+        reason: reason.to_string(),
+        payload: String::from_utf8_lossy(&event.record.raw).into_owned(),
+    };
+    tracing::error!(sink, tenant = %batch.tenant, record_id = %event.record.id, reason, "sink refused an event for good; dead-lettered");
+    super::record_dead_letter(store, metrics, &letter).await;
+}

@@ -1,0 +1,397 @@
+//! One stream (tenant × content type): list windows, fetch new blobs, turn records into events, and queue
+//! them to every sink — then wait for the next poll.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::commit::{BlobTracker, CommitMsg};
+use super::deliver::{Batch, SinkQueue};
+use super::progress::{InFlightIds, StreamProgress};
+use crate::api::{ApiClient, ApiError, ContentBlob, RetryPolicy};
+use crate::config::CollectorConfig;
+use crate::event::{Event, NormalizeContext};
+use crate::source::{plan_windows, BlobReader, ReadError, Window};
+use crate::state::{DeadLetter, DeadLetterKind, StateError, StateStore, StreamKey};
+use crate::telemetry::{Metrics, StreamLabels};
+
+/// Attempts to read one blob in a cycle before it is left for the next one.
+const BLOB_ATTEMPTS: u32 = 5;
+
+/// Why a poll cycle of a stream did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("stream {stream}: {count} blob(s) could not be read this cycle; they are retried at the next poll")]
+    BlobsFailed { stream: String, count: usize },
+}
+
+/// Everything a stream task needs.
+pub(crate) struct StreamTask {
+    pub stream: StreamKey,
+    pub api: Arc<ApiClient>,
+    pub store: Arc<dyn StateStore>,
+    pub metrics: Arc<Metrics>,
+    pub collector: CollectorConfig,
+    pub retry: RetryPolicy,
+    pub sinks: Arc<[SinkQueue]>,
+    pub committer: mpsc::Sender<CommitMsg>,
+    pub in_flight_ids: Arc<InFlightIds>,
+    pub normalize: NormalizeContext,
+    pub tenant: Arc<str>,
+    pub shutdown: CancellationToken,
+    pub once: bool,
+}
+
+enum BlobEnd {
+    /// Read to the end (or dead-lettered): release the reader's hold so it commits.
+    Done,
+    /// Not readable now: leave it for the next cycle.
+    Abandon,
+}
+
+// === impl StreamTask ===
+
+impl StreamTask {
+    /// Polls until shutdown; with `once`, returns after one complete catch-up (every blob committed).
+    pub(crate) async fn run(self: Arc<Self>) -> Result<(), StreamError> {
+        let progress = StreamProgress::new(self.stream.clone());
+        let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        loop {
+            let cycle = self.poll_once(&progress, &labels).await;
+            if let Err(error) = &cycle {
+                tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, %error, "poll cycle failed");
+            }
+            if self.once {
+                progress.wait_idle().await;
+                return cycle;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.collector.poll_interval) => {}
+                () = self.shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    async fn poll_once(
+        &self,
+        progress: &Arc<StreamProgress>,
+        labels: &StreamLabels,
+    ) -> Result<(), StreamError> {
+        progress.start_cycle();
+        let checkpoint = match progress.checkpoint() {
+            Some(in_memory) => Some(in_memory),
+            None => self.store.checkpoint(&self.stream).await?,
+        };
+        let now = self.api.server_now();
+        self.update_lag(progress, labels, checkpoint);
+        for window in plan_windows(
+            checkpoint,
+            now,
+            self.collector.relist,
+            self.collector.backfill,
+        ) {
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let listed = self.list_window(window).await?;
+            let new = self.new_blobs(progress, listed).await?;
+            self.metrics
+                .blobs_listed
+                .get_or_create(labels)
+                .inc_by(new.len() as u64);
+            progress.register(&new);
+            futures::stream::iter(new)
+                .for_each_concurrent(self.collector.max_concurrent_fetches, |blob| {
+                    self.process_blob(progress, blob)
+                })
+                .await;
+            // Fails only when the committer is gone, i.e. at shutdown.
+            let _ = self
+                .committer
+                .send(CommitMsg::Listed(progress.clone(), window.end))
+                .await;
+            self.update_lag(progress, labels, progress.checkpoint());
+        }
+        match progress.failed_count() {
+            0 => Ok(()),
+            count => Err(StreamError::BlobsFailed {
+                stream: self.stream.to_string(),
+                count,
+            }),
+        }
+    }
+
+    fn update_lag(
+        &self,
+        progress: &StreamProgress,
+        labels: &StreamLabels,
+        checkpoint: Option<chrono::DateTime<Utc>>,
+    ) {
+        if let Some(oldest) = progress.oldest_open().or(checkpoint) {
+            let lag = (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0;
+            self.metrics
+                .stream_lag_seconds
+                .get_or_create(labels)
+                .set(lag);
+        }
+    }
+
+    /// Lists a window; starts the subscription once when the API says there is none (AF20022).
+    async fn list_window(&self, window: Window) -> Result<Vec<ContentBlob>, ApiError> {
+        let content_type = &self.stream.content_type;
+        match self
+            .api
+            .list_content(content_type, window.start, window.end)
+            .await
+        {
+            Err(error) if error.code() == Some("AF20022") => {
+                tracing::info!(tenant = %self.stream.tenant, content_type = %content_type, "no subscription yet (AF20022); starting it");
+                self.api.start_subscription(content_type).await?;
+                self.api
+                    .list_content(content_type, window.start, window.end)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Blobs neither committed nor already in flight, oldest first.
+    async fn new_blobs(
+        &self,
+        progress: &StreamProgress,
+        listed: Vec<ContentBlob>,
+    ) -> Result<Vec<ContentBlob>, StateError> {
+        let ids: Vec<String> = listed.iter().map(|blob| blob.content_id.clone()).collect();
+        let committed = self.store.committed_blobs(&self.stream, &ids).await?;
+        let mut new: Vec<ContentBlob> = listed
+            .into_iter()
+            .filter(|blob| !committed.contains(&blob.content_id) && !progress.is_known(blob))
+            .collect();
+        new.sort_by(|a, b| {
+            (a.content_created, &a.content_id).cmp(&(b.content_created, &b.content_id))
+        });
+        new.dedup_by(|a, b| a.content_id == b.content_id);
+        Ok(new)
+    }
+
+    async fn process_blob(&self, progress: &Arc<StreamProgress>, blob: ContentBlob) {
+        let tracker = BlobTracker::new(
+            blob,
+            progress.clone(),
+            self.in_flight_ids.clone(),
+            self.committer.clone(),
+        );
+        match self.read_blob_with_retries(&tracker).await {
+            BlobEnd::Done => {
+                let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+                self.metrics.blobs_fetched.get_or_create(&labels).inc();
+                tracker.release().await;
+            }
+            BlobEnd::Abandon => tracker.abandon(),
+        }
+    }
+
+    async fn read_blob_with_retries(&self, tracker: &Arc<BlobTracker>) -> BlobEnd {
+        let blob = &tracker.blob;
+        let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        if blob.content_expiration <= Utc::now() {
+            self.metrics.blobs_lost.get_or_create(&labels).inc();
+            self.dead_letter_blob(
+                blob,
+                "content expired before it could be fetched: its events are lost",
+            )
+            .await;
+            return BlobEnd::Done;
+        }
+        let mut attempt = 0;
+        loop {
+            let error = match self.read_blob(tracker).await {
+                Ok(()) => return BlobEnd::Done,
+                Err(None) => return BlobEnd::Abandon, // shutdown
+                Err(Some(error)) => error,
+            };
+            attempt += 1;
+            let code = match &error {
+                ReadError::Api(api) => api.code(),
+                _ => None,
+            };
+            if code == Some("AF20051") {
+                self.metrics.blobs_lost.get_or_create(&labels).inc();
+                tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, "content expired (AF20051): its events are lost");
+                self.dead_letter_blob(blob, &error.to_string()).await;
+                return BlobEnd::Done;
+            }
+            let poison =
+                !error.is_transient() || (code == Some("AF20050") && attempt >= BLOB_ATTEMPTS);
+            if poison {
+                tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, %error, "blob cannot be read; dead-lettered, the stream goes on");
+                self.dead_letter_blob(blob, &error.to_string()).await;
+                return BlobEnd::Done;
+            }
+            if attempt >= BLOB_ATTEMPTS {
+                tracing::warn!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, %error, "blob still unreadable; it will be tried again next poll");
+                return BlobEnd::Abandon;
+            }
+            let wait = self.retry.backoff(attempt);
+            tracing::warn!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, %error, attempt, "reading the blob failed; fetching it again");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.shutdown.cancelled() => return BlobEnd::Abandon,
+            }
+        }
+    }
+
+    /// Reads the blob and queues its events; `Err(None)` on shutdown.
+    async fn read_blob(&self, tracker: &Arc<BlobTracker>) -> Result<(), Option<ReadError>> {
+        let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        let mut reader = BlobReader::open(
+            &self.api,
+            &tracker.blob.content_uri,
+            &self.collector.record_types,
+            self.collector.batch_events,
+        )
+        .await
+        .map_err(Some)?;
+        loop {
+            let chunk = tokio::select! {
+                chunk = reader.next_chunk() => chunk.map_err(Some)?,
+                () = self.shutdown.cancelled() => return Err(None),
+            };
+            let Some(chunk) = chunk else { return Ok(()) };
+            self.metrics
+                .events_filtered
+                .get_or_create(&labels)
+                .inc_by(chunk.skipped);
+            for invalid in chunk.invalid {
+                self.dead_letter(
+                    tracker,
+                    DeadLetterKind::Record,
+                    None,
+                    &invalid.reason,
+                    invalid.raw,
+                )
+                .await;
+            }
+            self.metrics
+                .events_received
+                .get_or_create(&labels)
+                .inc_by(chunk.records.len() as u64);
+            let events = self
+                .fresh_events(tracker, chunk.records)
+                .await
+                .map_err(|error| Some(ReadError::Body(format!("state store: {error}"))))?;
+            if events.is_empty() {
+                continue;
+            }
+            if !self.dispatch(tracker, events).await {
+                return Err(None);
+            }
+        }
+    }
+
+    /// Drops records already delivered (committed, or in flight in another blob) and normalizes the rest.
+    async fn fresh_events(
+        &self,
+        tracker: &Arc<BlobTracker>,
+        records: Vec<crate::event::Record>,
+    ) -> Result<Vec<Event>, StateError> {
+        let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
+        let seen = self.store.seen_records(&self.stream.tenant, &ids).await?;
+        let candidates: Vec<usize> = (0..records.len())
+            .filter(|&index| !seen.contains(&records[index].id))
+            .collect();
+        let candidate_ids: Vec<&str> = candidates
+            .iter()
+            .map(|&index| records[index].id.as_str())
+            .collect();
+        let mut keep = vec![false; records.len()];
+        for (index, kept) in candidates.iter().zip(tracker.keep(&candidate_ids)) {
+            keep[*index] = kept;
+        }
+        let mut events = Vec::with_capacity(records.len());
+        let mut duplicates = 0u64;
+        for (record, keep) in records.into_iter().zip(keep) {
+            if !keep {
+                duplicates += 1;
+                continue;
+            }
+            let event = Event::from_record(record, &self.normalize);
+            if let Some(reason) = event.decode_error() {
+                let reason = format!("record could not be decoded into its model (delivered with its common fields): {reason}");
+                let raw = String::from_utf8_lossy(&event.record.raw).into_owned();
+                let id = event.record.id.clone();
+                self.dead_letter(tracker, DeadLetterKind::Record, Some(id), &reason, raw)
+                    .await;
+            }
+            events.push(event);
+        }
+        self.metrics
+            .events_duplicate
+            .get_or_create(&labels)
+            .inc_by(duplicates);
+        Ok(events)
+    }
+
+    /// Queues the events to every sink (waiting while a sink's queue is full); false at shutdown.
+    async fn dispatch(&self, tracker: &Arc<BlobTracker>, events: Vec<Event>) -> bool {
+        let batch = Arc::new(Batch {
+            tenant: self.tenant.clone(),
+            events: events.into(),
+            tracker: tracker.clone(),
+        });
+        tracker.expect(self.sinks.len());
+        for (index, sink) in self.sinks.iter().enumerate() {
+            if sink.sender.send(batch.clone()).await.is_err() {
+                // The remaining sinks will never acknowledge this batch: the blob must not commit.
+                tracing::debug!(sink = %sink.name, skipped = self.sinks.len() - index, "sink queue closed");
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn dead_letter_blob(&self, blob: &ContentBlob, reason: &str) {
+        let letter = DeadLetter {
+            at: Utc::now(),
+            kind: DeadLetterKind::Blob,
+            stream: self.stream.clone(),
+            content_id: blob.content_id.clone(),
+            content_uri: blob.content_uri.clone(),
+            record_id: None,
+            sink: None,
+            reason: reason.to_string(),
+            payload: String::new(),
+        };
+        super::record_dead_letter(&*self.store, &self.metrics, &letter).await;
+    }
+
+    async fn dead_letter(
+        &self,
+        tracker: &BlobTracker,
+        kind: DeadLetterKind,
+        record_id: Option<String>,
+        reason: &str,
+        payload: String,
+    ) {
+        let letter = DeadLetter {
+            at: Utc::now(),
+            kind,
+            stream: self.stream.clone(),
+            content_id: tracker.blob.content_id.clone(),
+            content_uri: tracker.blob.content_uri.clone(),
+            record_id,
+            sink: None,
+            reason: reason.to_string(),
+            payload,
+        };
+        super::record_dead_letter(&*self.store, &self.metrics, &letter).await;
+    }
+}

@@ -1,0 +1,90 @@
+//! Which time windows a stream lists: ≤24 h each, never older than the API's 7 days.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+
+/// The longest window the API accepts.
+pub const MAX_WINDOW: Duration = Duration::hours(24);
+
+/// The oldest start time used: 7 days minus a margin for clock differences and request latency.
+pub fn oldest_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(7) + Duration::minutes(10)
+}
+
+/// A `[start, end)` listing window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Inclusive start.
+    pub start: DateTime<Utc>,
+    /// Exclusive end.
+    pub end: DateTime<Utc>,
+}
+
+/// The windows to list, oldest first: from the checkpoint (or `backfill` ago for a new stream), moved back
+/// by `relist` to catch late blobs, clamped to the retention, up to `now`; whole seconds only.
+pub fn plan_windows(
+    checkpoint: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    relist: std::time::Duration,
+    backfill: std::time::Duration,
+) -> Vec<Window> {
+    let to_chrono =
+        |span: std::time::Duration| Duration::from_std(span).unwrap_or(Duration::days(7));
+    let second = Duration::seconds(1);
+    let now = now.duration_trunc(second).unwrap_or(now);
+    let from = match checkpoint {
+        Some(checkpoint) => checkpoint.min(now - to_chrono(relist)),
+        None => now - to_chrono(backfill),
+    };
+    let oldest = oldest_start(now).duration_trunc(second).unwrap_or(now);
+    let mut start = from.max(oldest).duration_trunc(second).unwrap_or(from);
+    let mut windows = Vec::new();
+    while start < now {
+        let end = (start + MAX_WINDOW).min(now);
+        windows.push(Window { start, end });
+        start = end;
+    }
+    debug_assert!(windows
+        .iter()
+        .all(|w| w.end - w.start <= MAX_WINDOW && w.start >= oldest));
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    const HOUR: StdDuration = StdDuration::from_secs(3600);
+
+    #[test]
+    fn a_new_stream_backfills_in_windows_of_at_most_a_day() {
+        let now = at("2025-11-24T10:00:00.5Z");
+        let windows = plan_windows(None, now, 12 * HOUR, 30 * HOUR);
+        assert_eq!(windows.len(), 2);
+        assert_eq!(windows[0].start, at("2025-11-23T04:00:00Z"));
+        assert_eq!(windows[0].end, at("2025-11-24T04:00:00Z"));
+        assert_eq!(windows[1].end, at("2025-11-24T10:00:00Z"));
+    }
+
+    #[test]
+    fn windows_never_start_more_than_seven_days_back() {
+        let now = at("2025-11-24T10:00:00Z");
+        let windows = plan_windows(Some(at("2025-11-01T00:00:00Z")), now, 12 * HOUR, HOUR);
+        assert!(windows[0].start >= now - Duration::days(7));
+        assert!(windows.iter().all(|w| w.end - w.start <= MAX_WINDOW));
+        assert_eq!(windows.last().unwrap().end, now);
+    }
+
+    #[test]
+    fn a_recent_checkpoint_still_relists_the_relist_span() {
+        let now = at("2025-11-24T10:00:00Z");
+        let windows = plan_windows(Some(at("2025-11-24T09:59:00Z")), now, 12 * HOUR, HOUR);
+        assert_eq!(windows[0].start, at("2025-11-23T22:00:00Z"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The foundation's promises, shown with the real binary against the emulator over HTTP.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::*;
+
+fn emulator_with_long_history(config: &mut atp_forwarder::emulator::EmulatorConfig) {
+    config.history = Duration::from_secs(31 * 3600);
+    config.blob_interval = Duration::from_secs(20 * 60);
+    config.records_per_blob = 20;
+    config.page_size = 5;
+    let tenant = &mut config.tenants[0];
+    tenant.subscriptions_started = false;
+    tenant.backfill_on_start = true;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_delivers_every_atp_record_exactly_once_and_then_only_new_blobs() {
+    let emulator = start_emulator(emulator_with_long_history).await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "");
+    let config = config.to_str().unwrap();
+
+    // First run: the subscription is not started; the whole 31 h history is listed in ≤24 h windows.
+    let output = run_binary(&["run", "--once", "--config", config]).await;
+    assert!(
+        output.status.success(),
+        "first run failed:\n{}",
+        text(&output)
+    );
+    assert!(
+        emulator.subscription_enabled(TENANT_ID, "Audit.General"),
+        "the run starts the subscription"
+    );
+    let delivered = work.delivered();
+    let counts = id_counts(&delivered);
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    assert!(
+        expected.len() > 200,
+        "the history holds {} ATP records",
+        expected.len()
+    );
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        expected_ids(&expected),
+        "every ATP record and nothing else"
+    );
+    assert!(
+        counts.values().all(|&count| count == 1),
+        "each record exactly once"
+    );
+    assert!(delivered
+        .iter()
+        .all(|record| ATP_TYPES.contains(&record["RecordType"].as_i64().unwrap())));
+    let stats = emulator.stats();
+    assert_eq!(
+        stats.windows_rejected, 0,
+        "the client never sends an invalid window"
+    );
+    assert_eq!(
+        stats.missing_publisher_identifier, 0,
+        "PublisherIdentifier on every call"
+    );
+    assert!(
+        stats.content_pages > 20,
+        "paging with page size 5 was followed ({} pages)",
+        stats.content_pages
+    );
+
+    // Second run: nothing new.
+    let output = run_binary(&["run", "--once", "--config", config]).await;
+    assert!(
+        output.status.success(),
+        "second run failed:\n{}",
+        text(&output)
+    );
+    assert_eq!(
+        work.delivered().len(),
+        delivered.len(),
+        "a second run delivers nothing new"
+    );
+
+    // More blobs arrive; the third run delivers exactly their ATP records.
+    let before: BTreeSet<String> = expected_ids(&expected).into_iter().collect();
+    let new_blobs = emulator.add_blobs(TENANT_ID, "Audit.General", 3);
+    assert_eq!(new_blobs.len(), 3);
+    // Listing windows end at whole seconds: let the new blobs' second pass.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let output = run_binary(&["run", "--once", "--config", config]).await;
+    assert!(
+        output.status.success(),
+        "third run failed:\n{}",
+        text(&output)
+    );
+    let after = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let new_ids: Vec<String> = expected_ids(&after)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert!(!new_ids.is_empty(), "the new blobs carry ATP records");
+    let third: Vec<String> = id_counts(&work.delivered()[delivered.len()..])
+        .into_keys()
+        .collect();
+    assert_eq!(
+        third, new_ids,
+        "the third run delivers exactly the new records"
+    );
+    assert_eq!(
+        work.delivered().len(),
+        delivered.len() + new_ids.len(),
+        "each once"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_rejects_windows_the_client_never_sends() {
+    let emulator = start_emulator(|_| {}).await;
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!(
+            "{}/{TENANT_ID}/oauth2/v2.0/token",
+            emulator.base_url()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+            ("scope", "https://manage.office.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now();
+    let format = |time: chrono::DateTime<chrono::Utc>| time.format("%Y-%m-%dT%H:%M:%S").to_string();
+    for (start, end) in [
+        (now - chrono::Duration::hours(25), now),
+        (
+            now - chrono::Duration::days(8),
+            now - chrono::Duration::days(8) + chrono::Duration::hours(1),
+        ),
+    ] {
+        let response = http
+            .get(format!(
+                "{}/api/v1.0/{TENANT_ID}/activity/feed/subscriptions/content",
+                emulator.base_url()
+            ))
+            .query(&[
+                ("contentType", "Audit.General"),
+                ("startTime", &format(start)),
+                ("endTime", &format(end)),
+            ])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AF20055");
+    }
+    assert_eq!(emulator.stats().windows_rejected, 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_gives_a_clear_aadsts_error_and_never_prints_the_secret() {
+    let emulator = start_emulator(|_| {}).await;
+    let work = Workdir::new();
+    let wrong = "Wrong~Secret.value-that-must-not-leak";
+    let config = work.config(&emulator.base_url(), wrong, "");
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["check", "--config", config],
+        vec!["run", "--once", "--config", config],
+    ] {
+        let output = run_binary(&args).await;
+        let all = text(&output);
+        assert!(!output.status.success(), "{args:?} must fail:\n{all}");
+        assert!(
+            all.contains("AADSTS7000215"),
+            "{args:?} names the AADSTS code:\n{all}"
+        );
+        assert!(
+            all.contains("secret is wrong"),
+            "{args:?} says what to do:\n{all}"
+        );
+        assert!(!all.contains(wrong), "{args:?} printed the secret:\n{all}");
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_a_good_tenant_line_by_line() {
+    let emulator = start_emulator(|_| {}).await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "");
+    let output = run_binary(&["check", "--config", config.to_str().unwrap()]).await;
+    let all = text(&output);
+    assert!(output.status.success(), "{all}");
+    assert!(
+        all.contains("[ OK ] tenant contoso: token obtained"),
+        "{all}"
+    );
+    assert!(all.contains("[ OK ] sink file: reachable"), "{all}");
+    emulator.shutdown().await;
+}
