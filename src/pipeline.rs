@@ -127,13 +127,14 @@ pub async fn run(
     // Streams: one task per tenant × content type.
     let mut streams = JoinSet::new();
     for tenant in &config.tenants {
-        let tokens = Arc::new(TokenSource::for_tenant(tenant, http.clone()));
-        let api = Arc::new(ApiClient::new(
-            tenant,
-            http.clone(),
-            tokens,
-            options.retry.clone(),
-        )?);
+        let tokens = Arc::new(
+            TokenSource::for_tenant(tenant, http.clone())
+                .with_metrics(metrics.clone(), &tenant.name),
+        );
+        let api = Arc::new(
+            ApiClient::new(tenant, http.clone(), tokens, options.retry.clone())?
+                .with_metrics(metrics.clone()),
+        );
         let in_flight_ids = Arc::new(InFlightIds::default());
         for content_type in &tenant.content_types {
             let task = Arc::new(StreamTask {
@@ -207,7 +208,9 @@ async fn prune_periodically(store: Arc<dyn StateStore>, shutdown: CancellationTo
         }
         match store.prune(chrono::Utc::now()).await {
             Ok(pruned) => tracing::debug!(pruned, "state pruned"),
-            Err(error) => tracing::warn!(%error, "pruning the state store failed; retrying in an hour"),
+            Err(error) => {
+                tracing::warn!(%error, "pruning the state store failed; retrying in an hour")
+            }
         }
     }
 }
