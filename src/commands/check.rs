@@ -137,6 +137,11 @@ pub(crate) fn transport_fix(message: &str) -> Option<&'static str> {
         "the host name does not resolve: check the URL or address and DNS"
     } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
         "no answer in time: check routing, firewalls and proxy settings"
+    } else if lower.contains("read-only file system") {
+        "the path is read-only for the service: under the systemd unit (ProtectSystem=strict) write below \
+         /var/lib/atp-forwarder or /var/log/atp-forwarder, or add the directory to ReadWritePaths="
+    } else if lower.contains("not a directory") {
+        "a parent of the path is a file, not a directory: fix the path"
     } else if lower.contains("permission denied") {
         "permission denied: the service user cannot write there (with systemd, add the directory to \
          ReadWritePaths= or use LogsDirectory=)"
