@@ -140,7 +140,7 @@ pub(crate) fn transport_fix(message: &str) -> Option<&'static str> {
     } else if lower.contains("read-only file system") {
         "the path is read-only for the service: under the systemd unit (ProtectSystem=strict) write below \
          /var/lib/atp-forwarder or /var/log/atp-forwarder, or add the directory to ReadWritePaths="
-    } else if lower.contains("not a directory") {
+    } else if lower.contains("not a directory") || lower.contains("file exists") {
         "a parent of the path is a file, not a directory: fix the path"
     } else if lower.contains("permission denied") {
         "permission denied: the service user cannot write there (with systemd, add the directory to \

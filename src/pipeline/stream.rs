@@ -364,9 +364,14 @@ impl StreamTask {
             .health
             .waiting("stream", &self.stream.to_string());
         for (index, sink) in self.sinks.iter().enumerate() {
-            if sink.sender.send(batch.clone()).await.is_err() {
+            // A full queue (a sink that is down) must not hold up shutdown.
+            let queued = tokio::select! {
+                sent = sink.sender.send(batch.clone()) => sent.is_ok(),
+                () = self.shutdown.cancelled() => false,
+            };
+            if !queued {
                 // The remaining sinks will never acknowledge this batch: the blob must not commit.
-                tracing::debug!(sink = %sink.name, skipped = self.sinks.len() - index, "sink queue closed");
+                tracing::debug!(sink = %sink.name, skipped = self.sinks.len() - index, "sink queue closed or shutting down");
                 return false;
             }
         }
