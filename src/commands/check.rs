@@ -121,15 +121,18 @@ async fn check_tenant(
 /// them consistently).
 pub(crate) fn transport_fix(message: &str) -> Option<&'static str> {
     let lower = message.to_ascii_lowercase();
-    let fix = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
-        "the server's TLS certificate is not trusted: for a sink, set ca_file to the CA that signed the \
-         receiver's certificate; for the API or login endpoints, a TLS-inspecting proxy's CA must be in the \
-         system trust store"
-    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+    let fix = if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "the server's TLS certificate does not name this host: use the host name the certificate was issued \
          for (or set server_name)"
     } else if lower.contains("expired") && lower.contains("certificate") {
         "the server's TLS certificate has expired: renew it on the server"
+    } else if lower.contains("unknownissuer")
+        || lower.contains("unknown issuer")
+        || lower.contains("invalid peer certificate")
+    {
+        "the server's TLS certificate is not trusted: for a sink, set ca_file to the CA that issued the \
+         receiver's certificate (a CA certificate serving as the server's own is refused); for the API or \
+         login endpoints, a TLS-inspecting proxy's CA must be in the system trust store"
     } else if lower.contains("connection refused") {
         "nothing listens at that address: is the receiver running, is the port right, does a firewall allow \
          it?"
