@@ -131,9 +131,34 @@ fn the_deployment_probes_healthz_and_readyz_and_is_scraped_on_the_metrics_port()
     }
 }
 
+/// Runs `state show` with `config` (TOML text) and the credential files `secrets` in
+/// `$CREDENTIALS_DIRECTORY`; the state goes to a temporary file.
+fn loads_with_credentials(config: &str, secrets: &[&str]) -> Result<(), String> {
+    let credentials = tempfile::tempdir().expect("tempdir");
+    for name in secrets {
+        std::fs::write(credentials.path().join(name), "a-secret").expect("secret");
+    }
+    let path = credentials.path().join("config.toml");
+    std::fs::write(&path, config).expect("config");
+    let output = Command::new(env!("CARGO_BIN_EXE_atp-forwarder"))
+        .args(["state", "show", "--config"])
+        .arg(&path)
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
+        .env(
+            "ATP_FORWARDER__STATE__PATH",
+            credentials.path().join("state.db"),
+        )
+        .output()
+        .expect("the binary runs");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
 #[test]
-fn the_example_configs_of_deploy_parse_with_their_secrets_in_place() {
-    // The ConfigMap's config.toml, with CREDENTIALS_DIRECTORY holding the Secret's keys.
+fn the_configmap_config_loads_with_the_secret_mounted_as_credentials() {
     let configmap = std::fs::read_to_string(deploy("kubernetes/configmap.yaml")).expect("file");
     let toml: String = configmap
         .split_once("config.toml: |\n")
@@ -143,23 +168,21 @@ fn the_example_configs_of_deploy_parse_with_their_secrets_in_place() {
         .map(|line| line.strip_prefix("    ").unwrap_or(line))
         .collect::<Vec<_>>()
         .join("\n");
-    let credentials = tempfile::tempdir().expect("tempdir");
-    std::fs::write(credentials.path().join("contoso-client-secret"), "s").expect("secret");
-    let config = credentials.path().join("config.toml");
-    std::fs::write(&config, toml).expect("config");
-    let output = Command::new(env!("CARGO_BIN_EXE_atp-forwarder"))
-        .args(["state", "show", "--config"])
-        .arg(&config)
-        .env("CREDENTIALS_DIRECTORY", credentials.path())
-        .env(
-            "ATP_FORWARDER__STATE__PATH",
-            credentials.path().join("state.db"),
-        )
-        .output()
-        .expect("the binary runs");
+    let secret = std::fs::read_to_string(deploy("kubernetes/secret.yaml")).expect("file");
     assert!(
-        output.status.success(),
-        "the ConfigMap's config.toml is valid:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        secret.contains("contoso-client-secret:"),
+        "the Secret holds the key the config names"
     );
+    loads_with_credentials(&toml, &["contoso-client-secret"]).unwrap();
+}
+
+#[test]
+fn the_systemd_config_loads_with_the_units_credential() {
+    let config = std::fs::read_to_string(deploy("config.toml")).expect("deploy/config.toml");
+    let unit = std::fs::read_to_string(deploy("atp-forwarder.service")).expect("unit");
+    assert!(
+        unit.contains("LoadCredential=contoso:"),
+        "the unit loads the credential the config names"
+    );
+    loads_with_credentials(&config, &["contoso"]).unwrap();
 }
