@@ -48,6 +48,15 @@ pub struct BlobCommit {
     pub checkpoint: Option<DateTime<Utc>>,
 }
 
+/// Several blobs and checkpoint moves committed together in one transaction (group commit).
+#[derive(Debug, Clone, Default)]
+pub struct CommitBatch {
+    /// Blobs done, each with its record Ids.
+    pub blobs: Vec<BlobCommit>,
+    /// New checkpoints, at most one per stream.
+    pub checkpoints: Vec<(StreamKey, DateTime<Utc>)>,
+}
+
 /// What kind of thing was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLetterKind {
@@ -152,14 +161,31 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError>;
-    /// Commits a blob, its record Ids and the new checkpoint in one transaction.
-    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError>;
-    /// Moves the checkpoint when no blob is in flight (a listing found nothing new).
+    /// Commits blobs, their record Ids and checkpoint moves in one transaction: all or nothing.
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError>;
+    /// Commits one blob, its record Ids and its stream's new checkpoint in one transaction.
+    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
+        let checkpoints = commit
+            .checkpoint
+            .map(|checkpoint| (commit.stream.clone(), checkpoint));
+        self.commit(&CommitBatch {
+            blobs: vec![commit.clone()],
+            checkpoints: checkpoints.into_iter().collect(),
+        })
+        .await
+    }
+    /// Moves a checkpoint (a listing found nothing new).
     async fn set_checkpoint(
         &self,
         stream: &StreamKey,
         checkpoint: DateTime<Utc>,
-    ) -> Result<(), StateError>;
+    ) -> Result<(), StateError> {
+        self.commit(&CommitBatch {
+            blobs: Vec::new(),
+            checkpoints: vec![(stream.clone(), checkpoint)],
+        })
+        .await
+    }
     /// Records a dead letter.
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError>;
     /// The most recent dead letters, newest first.

@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{
-    parse_time_text, time_text, BlobCommit, DeadLetter, DeadLetterKind, StateError, StateStore,
+    parse_time_text, time_text, CommitBatch, DeadLetter, DeadLetterKind, StateError, StateStore,
     StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 
@@ -208,62 +208,46 @@ impl StateStore for SqliteStore {
         Ok(found)
     }
 
-    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {
         let now = time_text(Utc::now());
-        let stream = commit.stream.to_string();
         let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO committed_blobs \
-             (stream, content_id, content_created, expires_at, committed_at, records) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&stream)
-        .bind(&commit.content_id)
-        .bind(time_text(commit.content_created))
-        .bind(time_text(commit.content_expiration))
-        .bind(&now)
-        .bind(commit.record_ids.len() as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.db("commit blob"))?;
-        for chunk in commit.record_ids.chunks(CHUNK) {
-            let mut query = QueryBuilder::new(
-                "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
-            );
-            query.push_values(chunk, |mut row, id| {
-                row.push_bind(&commit.stream.tenant)
-                    .push_bind(id)
-                    .push_bind(&now);
-            });
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.db("commit record ids"))?;
+        for commit in &batch.blobs {
+            sqlx::query(
+                "INSERT OR REPLACE INTO committed_blobs \
+                 (stream, content_id, content_created, expires_at, committed_at, records) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(commit.stream.to_string())
+            .bind(&commit.content_id)
+            .bind(time_text(commit.content_created))
+            .bind(time_text(commit.content_expiration))
+            .bind(&now)
+            .bind(commit.record_ids.len() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db("commit blob"))?;
+            for chunk in commit.record_ids.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
+                );
+                query.push_values(chunk, |mut row, id| {
+                    row.push_bind(&commit.stream.tenant)
+                        .push_bind(id)
+                        .push_bind(&now);
+                });
+                query
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db("commit record ids"))?;
+            }
         }
-        if let Some(checkpoint) = commit.checkpoint {
-            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, &now)
+        for (stream, checkpoint) in &batch.checkpoints {
+            upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
                 .await
                 .map_err(self.db("move checkpoint"))?;
         }
         tx.commit().await.map_err(self.db("commit transaction"))
-    }
-
-    async fn set_checkpoint(
-        &self,
-        stream: &StreamKey,
-        checkpoint: DateTime<Utc>,
-    ) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(self.db("begin checkpoint"))?;
-        upsert_checkpoint(&mut tx, stream, checkpoint, &now)
-            .await
-            .map_err(self.db("move checkpoint"))?;
-        tx.commit().await.map_err(self.db("commit checkpoint"))
     }
 
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -404,6 +388,7 @@ async fn upsert_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::BlobCommit;
 
     fn stream() -> StreamKey {
         StreamKey {
