@@ -260,3 +260,52 @@ async fn tls_server(certificate: &TestCertificate) -> String {
     });
     format!("https://{addr}")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syslog_receiver_that_is_not_listening_is_diagnosed_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sink = format!(
+        "[[sinks]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\n"
+    );
+    let (code, output) = check(
+        emulated(&GOOD),
+        &secret_line(dir.path(), GOOD.secret),
+        &sink,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{output}");
+    assert!(failed_line(&output).contains("sink siem"), "{output}");
+    assert!(
+        output.contains("fix: nothing listens at that address"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syslog_tls_receiver_with_an_untrusted_certificate_is_diagnosed_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = make_certificate(dir.path(), "receiver");
+    let receiver = tls_server(&certificate).await;
+    let address = receiver.trim_start_matches("https://");
+    let sink = format!(
+        "[[sinks]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"{address}\"\ntransport = \"tls\"\nserver_name = \"localhost\"\n"
+    );
+    let (code, output) = check(
+        emulated(&GOOD),
+        &secret_line(dir.path(), GOOD.secret),
+        &sink,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{output}");
+    assert!(failed_line(&output).contains("sink siem"), "{output}");
+    assert!(
+        output.contains("fix: the server's TLS certificate is not trusted"),
+        "{output}"
+    );
+}

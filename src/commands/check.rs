@@ -128,7 +128,9 @@ pub(crate) fn transport_fix(message: &str) -> Option<&'static str> {
         "the server's TLS certificate has expired: renew it on the server"
     } else if lower.contains("unknownissuer")
         || lower.contains("unknown issuer")
+        || lower.contains("causedasendentity")
         || lower.contains("invalid peer certificate")
+        || (lower.contains("certificate") && lower.contains("rejected"))
     {
         "the server's TLS certificate is not trusted: for a sink, set ca_file to the CA that issued the \
          receiver's certificate (a CA certificate serving as the server's own is refused); for the API or \
