@@ -26,6 +26,9 @@ path = "{state}"
 poll_interval = "1s"
 shutdown_timeout = "2s"
 {extra}
+
+[telemetry]
+listen = "127.0.0.1:0"
 {contoso}{tailspin}
 [[sinks]]
 name = "archive"
