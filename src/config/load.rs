@@ -366,6 +366,36 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_and_a_certificate_together_or_half_a_certificate_are_refused() {
+        let both = GOOD.replace(
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"",
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"\ncertificate_file = \"c.pem\"",
+        );
+        let error = parse(&both).unwrap_err().to_string();
+        assert!(
+            error.contains("tenants[0].certificate_file: set either a client secret"),
+            "{error}"
+        );
+        let half = GOOD.replace(
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"",
+            "certificate_file = \"c.pem\"",
+        );
+        let error = parse(&half).unwrap_err().to_string();
+        assert!(
+            error.contains("tenants[0].private_key_file: missing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unusable_telemetry_address_is_named() {
+        let text = format!("[telemetry]\nlisten = \"localhost\"\n{GOOD}");
+        std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("telemetry.listen: `localhost`"), "{error}");
+    }
+
+    #[test]
     fn an_empty_tenant_list_is_refused() {
         let text = "[[sinks]]\nname = \"out\"\ntype = \"stdout\"\n";
         let error = parse(text).unwrap_err().to_string();
