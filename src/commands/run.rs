@@ -64,6 +64,7 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let options = RunOptions {
+        source: pipeline::Source::Follow,
         once,
         shutdown: shutdown.clone(),
         retry: RetryPolicy::default(),

@@ -4,6 +4,7 @@
 //! transaction together with its record Ids and the stream's new checkpoint, so a crash either keeps all of
 //! it or none of it.
 
+mod detached;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -11,6 +12,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+pub use detached::Detached;
 pub use sqlite::SqliteStore;
 
 /// How long committed record Ids are kept for deduplication (the API holds content 7 days).
@@ -190,6 +192,15 @@ pub trait StateStore: Send + Sync {
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError>;
     /// The most recent dead letters, newest first.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StateError>;
+    /// Blob dead letters of a tenant (all tenants when `None`), oldest first: what `replay --dead-letters`
+    /// fetches again.
+    async fn blob_dead_letters(&self, tenant: Option<&str>) -> Result<Vec<DeadLetter>, StateError>;
+    /// Forgets blob dead letters whose blobs were delivered by a replay.
+    async fn remove_blob_dead_letters(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<u64, StateError>;
     /// Every stream known to the store.
     async fn streams(&self) -> Result<Vec<StreamSummary>, StateError>;
     /// Forgets expired blobs and record Ids older than the retention; returns rows removed.
