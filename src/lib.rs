@@ -5,7 +5,8 @@
 //!
 //! - [`config`] — the typed configuration (one TOML file + `ATP_FORWARDER__…` overrides), validated at start;
 //!   secrets in a redacting type.
-//! - [`auth`] — OAuth2 client-credentials token sources per tenant, cached and refreshed early.
+//! - [`auth`] — OAuth2 client-credentials token sources per tenant (client secret or certificate assertion),
+//!   cached and refreshed early.
 //! - [`api`] — the Management Activity API client: subscriptions, paged content listing, blob fetch; one
 //!   retry loop with a per-tenant request budget and AF error classification.
 //! - [`source`] — which windows to list, and streaming a blob record by record.
@@ -13,7 +14,7 @@
 //! - [`sink`] — where events go and what "acknowledged" means for each destination.
 //! - [`state`] — checkpoints, committed blobs, recent record Ids, dead letters (SQLite by default).
 //! - [`pipeline`] — wires it together with bounded queues and acknowledgement accounting; documents shutdown.
-//! - [`telemetry`] — logging and metrics.
+//! - [`telemetry`] — logging, metrics, `/healthz` and `/readyz`, systemd notifications.
 //! - [`emulator`] — a faithful emulator of the API and its token endpoint, for tests, benchmark and `demo`.
 //! - [`commands`] — the CLI's commands (the only place, with `main.rs`, that uses `anyhow`).
 #![forbid(unsafe_code)]

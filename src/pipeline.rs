@@ -146,13 +146,14 @@ pub async fn run(
     // Streams: one task per tenant × content type.
     let mut streams = JoinSet::new();
     for tenant in &config.tenants {
-        let tokens = Arc::new(TokenSource::for_tenant(tenant, http.clone()));
-        let api = Arc::new(ApiClient::new(
-            tenant,
-            http.clone(),
-            tokens,
-            options.retry.clone(),
-        )?);
+        let tokens = Arc::new(
+            TokenSource::for_tenant(tenant, http.clone())
+                .with_metrics(metrics.clone(), &tenant.name),
+        );
+        let api = Arc::new(
+            ApiClient::new(tenant, http.clone(), tokens, options.retry.clone())?
+                .with_metrics(metrics.clone()),
+        );
         let in_flight_ids = Arc::new(InFlightIds::default());
         for content_type in &tenant.content_types {
             let task = Arc::new(StreamTask {

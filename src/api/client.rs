@@ -17,6 +17,7 @@ use super::retry::RetryPolicy;
 use super::wire::{format_api_time, ContentBlob, ErrorBody, Subscription};
 use crate::auth::{TokenError, TokenSource};
 use crate::config::TenantConfig;
+use crate::telemetry::{ApiLabels, Metrics};
 
 /// Microsoft asks for at least this long between two `subscriptions/start` calls.
 const START_SPACING: Duration = Duration::from_secs(15 * 60);
@@ -42,6 +43,8 @@ pub struct ApiClient {
     /// The server's clock minus ours, in milliseconds, from the latest `Date` header (0 when within the
     /// threshold).
     clock_offset_ms: AtomicI64,
+    /// Request counters and the tenant's health, when the pipeline observes this client.
+    metrics: Option<Arc<Metrics>>,
 }
 
 // === impl ApiClient ===
@@ -74,7 +77,14 @@ impl ApiClient {
             retry,
             last_start: Mutex::new(HashMap::new()),
             clock_offset_ms: AtomicI64::new(0),
+            metrics: None,
         })
+    }
+
+    /// Counts requests by outcome in `metrics` and reports the tenant's state to its health.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> ApiClient {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The tenant's configured name.
@@ -267,8 +277,47 @@ impl ApiClient {
         })
     }
 
-    /// The retry loop: budget, token, send, classify.
+    /// The retry loop, observed: the tenant is healthy after an answer, failing after an error that needs
+    /// the operator (see [`breaks_tenant`]).
     async fn execute(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: Url,
+    ) -> Result<Response, ApiError> {
+        let result = self.execute_with_retries(operation, method, url).await;
+        if let Some(metrics) = &self.metrics {
+            match &result {
+                Ok(_) => metrics.health.tenant_ok(&self.tenant),
+                Err(error) if breaks_tenant(error) => metrics
+                    .health
+                    .tenant_failed(&self.tenant, &error.to_string()),
+                Err(_) => {}
+            }
+        }
+        result
+    }
+
+    /// Counts one attempt's outcome; tells health the tenant's client is active.
+    fn observe(&self, operation: &'static str, outcome: &'static str) {
+        let Some(metrics) = &self.metrics else { return };
+        metrics.health.tenant_activity(&self.tenant);
+        let labels = ApiLabels {
+            tenant: self.tenant.clone(),
+            operation: operation.to_string(),
+            outcome: outcome.to_string(),
+        };
+        metrics.api_requests.get_or_create(&labels).inc();
+        if outcome == "throttled" {
+            metrics
+                .api_throttled
+                .get_or_create(&Metrics::tenant(&self.tenant))
+                .inc();
+        }
+    }
+
+    /// The retry loop: budget, token, send, classify.
+    async fn execute_with_retries(
         &self,
         operation: &'static str,
         method: Method,
@@ -281,12 +330,16 @@ impl ApiClient {
             let token = match self.tokens.token().await {
                 Ok(token) => token,
                 Err(error @ TokenError::Unreachable { .. }) => {
+                    self.observe(operation, "token_error");
                     tracing::warn!(tenant = %self.tenant, operation, %error, "token endpoint unreachable; retrying");
                     last_error = Some(ApiError::Token(error));
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                     continue;
                 }
-                Err(error) => return Err(ApiError::Token(error)),
+                Err(error) => {
+                    self.observe(operation, "token_error");
+                    return Err(ApiError::Token(error));
+                }
             };
             let sent = self
                 .http
@@ -298,6 +351,7 @@ impl ApiClient {
             let response = match sent {
                 Ok(response) => response,
                 Err(error) => {
+                    self.observe(operation, "transport_error");
                     let message = crate::api::error_chain(&error);
                     tracing::warn!(tenant = %self.tenant, operation, attempt, error = %message, "request failed; retrying");
                     last_error = Some(ApiError::Transport {
@@ -313,6 +367,7 @@ impl ApiClient {
             let status = response.status();
             if status.is_success() {
                 self.budget.succeeded();
+                self.observe(operation, "ok");
                 return Ok(response);
             }
             let headers = response.headers().clone();
@@ -321,6 +376,7 @@ impl ApiClient {
             let code = Some(error_body.error.code.as_str()).filter(|code| !code.is_empty());
             let error = self.error(operation, status, code, &error_body, &body);
             let verdict = classify(status, code, &headers);
+            self.observe(operation, answer_outcome(status, code, &verdict));
             match verdict {
                 Verdict::Done => return Err(error),
                 Verdict::RefreshToken if !refreshed => {
@@ -399,6 +455,32 @@ impl ApiClient {
 /// A throttling answer: 429, or AF429 (sent with 403 by the Management Activity API).
 fn throttled(status: StatusCode, code: Option<&str>) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || code == Some("AF429")
+}
+
+/// The `outcome` label of an error answer.
+fn answer_outcome(status: StatusCode, code: Option<&str>, verdict: &Verdict) -> &'static str {
+    if throttled(status, code) {
+        return "throttled";
+    }
+    match verdict {
+        Verdict::RetryAfter(_) | Verdict::Backoff => "server_error",
+        Verdict::RefreshToken => "unauthorized",
+        Verdict::Done | Verdict::GiveUp | Verdict::StartSubscription => "refused",
+    }
+}
+
+/// Errors that stop a tenant until an operator acts or the service recovers (credentials, permissions,
+/// audit log, unreachable or failing service) — not those about one blob or a subscription being started.
+fn breaks_tenant(error: &ApiError) -> bool {
+    match error {
+        ApiError::Token(_) | ApiError::Transport { .. } | ApiError::Http { .. } => true,
+        ApiError::Exhausted { .. } => true,
+        ApiError::Af { code, .. } => matches!(
+            code.as_str(),
+            "AF10001" | "AF20010" | "AF20011" | "AF20012" | "AF20013" | "AF20023"
+        ),
+        ApiError::Decode { .. } | ApiError::ForeignHost { .. } => false,
+    }
 }
 
 /// The next page link, under either of its documented names.

@@ -3,8 +3,12 @@
 //! One [`TokenSource`] per tenant (and per Sentinel sink). Tokens are cached and refreshed a few minutes
 //! before they expire; [`TokenSource::refresh`] forces a new one (after a 401 from the API). Refusals carry
 //! the AADSTS code and Microsoft's description. The client secret is held in a [`Secret`] and is only exposed
-//! to the `oauth2` crate when a token is requested.
+//! to the `oauth2` crate when a token is requested; with certificate credentials ([`certificate`]) a fresh
+//! client assertion is signed for every request instead.
 
+mod certificate;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth2::basic::{BasicClient, BasicErrorResponse};
@@ -12,15 +16,23 @@ use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenRe
 use tokio::sync::Mutex;
 
 use crate::config::{Endpoints, Secret, TenantConfig};
+use crate::telemetry::Metrics;
+
+pub use certificate::{AssertionAlg, CertificateError, ClientCertificate, ASSERTION_LIFETIME_SECS};
 
 /// Refresh a cached token when less than this is left of its life.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How a client proves its identity.
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// A client secret.
     Secret(Secret),
+    /// A certificate whose private key signs a client assertion for every token request.
+    Certificate(Arc<ClientCertificate>),
 }
 
 /// Everything needed to ask for a token.
@@ -32,7 +44,7 @@ pub struct TokenRequest {
     pub token_url: String,
     /// The app registration's client id.
     pub client_id: String,
-    /// Secret (certificate assertions come with certificate auth).
+    /// A client secret or a certificate.
     pub credential: Credential,
     /// v2 scope, e.g. `https://manage.office.com/.default`.
     pub scope: String,
@@ -68,6 +80,12 @@ pub enum TokenError {
         url: String,
         message: String,
     },
+    #[error("{label}: {source}")]
+    Assertion {
+        label: String,
+        #[source]
+        source: CertificateError,
+    },
 }
 
 impl TokenError {
@@ -78,11 +96,28 @@ impl TokenError {
             _ => None,
         }
     }
+
+    /// A short, low-cardinality reason for metrics: the AADSTS code, or the kind of failure.
+    pub fn reason(&self) -> &str {
+        match self {
+            TokenError::Rejected { code, .. } => code,
+            TokenError::Unreachable { .. } => "unreachable",
+            TokenError::Malformed { .. } => "malformed",
+            TokenError::BadUrl { .. } => "bad_url",
+            TokenError::Assertion { .. } => "assertion",
+        }
+    }
 }
 
 struct CachedToken {
     token: Secret,
     refresh_at: Instant,
+}
+
+/// Where a tenant's token source reports: token counters and readiness ("a token was obtained").
+struct Observer {
+    metrics: Arc<Metrics>,
+    tenant: String,
 }
 
 /// A cached, self-refreshing bearer token for one client.
@@ -91,6 +126,7 @@ pub struct TokenSource {
     http: reqwest::Client,
     cached: Mutex<Option<CachedToken>>,
     refreshes: std::sync::atomic::AtomicU64,
+    observer: Option<Observer>,
 }
 
 // === impl TokenSource ===
@@ -103,18 +139,32 @@ impl TokenSource {
             http,
             cached: Mutex::new(None),
             refreshes: std::sync::atomic::AtomicU64::new(0),
+            observer: None,
         }
     }
 
-    /// The token source of a tenant for the Management Activity API.
+    /// Counts tokens and failures in `metrics` under `tenant`, and tells readiness when a token is obtained.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>, tenant: &str) -> TokenSource {
+        self.observer = Some(Observer {
+            metrics,
+            tenant: tenant.to_string(),
+        });
+        self
+    }
+
+    /// The token source of a tenant for the Management Activity API: its certificate when one is
+    /// configured, its client secret otherwise.
     pub fn for_tenant(tenant: &TenantConfig, http: reqwest::Client) -> TokenSource {
         let endpoints = tenant.endpoints();
-        let credential = Credential::Secret(
-            tenant
-                .client_secret
-                .clone()
-                .unwrap_or_else(|| Secret::new("")),
-        );
+        let credential = match &tenant.certificate {
+            Some(certificate) => Credential::Certificate(certificate.clone()),
+            None => Credential::Secret(
+                tenant
+                    .client_secret
+                    .clone()
+                    .unwrap_or_else(|| Secret::new("")),
+            ),
+        };
         TokenSource::new(
             TokenRequest {
                 label: format!("tenant {}", tenant.name),
@@ -156,6 +206,31 @@ impl TokenSource {
     }
 
     async fn request_token(&self) -> Result<CachedToken, TokenError> {
+        let result = self.exchange().await;
+        if let Some(observer) = &self.observer {
+            let labels = Metrics::tenant(&observer.tenant);
+            match &result {
+                Ok(_) => {
+                    observer
+                        .metrics
+                        .token_refreshes
+                        .get_or_create(&labels)
+                        .inc();
+                    observer.metrics.health.token_obtained(&observer.tenant);
+                }
+                Err(error) => {
+                    let labels = crate::telemetry::TokenFailureLabels {
+                        tenant: observer.tenant.clone(),
+                        reason: error.reason().to_string(),
+                    };
+                    observer.metrics.token_failures.get_or_create(&labels).inc();
+                }
+            }
+        }
+        result
+    }
+
+    async fn exchange(&self) -> Result<CachedToken, TokenError> {
         let request = &self.request;
         let token_url =
             TokenUrl::new(request.token_url.clone()).map_err(|error| TokenError::BadUrl {
@@ -163,15 +238,30 @@ impl TokenSource {
                 url: request.token_url.clone(),
                 message: error.to_string(),
             })?;
-        let Credential::Secret(secret) = &request.credential;
-        let client = BasicClient::new(ClientId::new(request.client_id.clone()))
-            .set_client_secret(ClientSecret::new(secret.expose().to_string()))
+        let mut client = BasicClient::new(ClientId::new(request.client_id.clone()));
+        if let Credential::Secret(secret) = &request.credential {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+        }
+        // Without a client secret, `RequestBody` puts only `client_id` in the form; the assertion is added.
+        let client = client
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url);
         let started = Instant::now();
-        let response = client
+        let mut exchange = client
             .exchange_client_credentials()
-            .add_scope(Scope::new(request.scope.clone()))
+            .add_scope(Scope::new(request.scope.clone()));
+        if let Credential::Certificate(certificate) = &request.credential {
+            let assertion = certificate
+                .assertion(&request.client_id, &request.token_url, chrono::Utc::now())
+                .map_err(|source| TokenError::Assertion {
+                    label: request.label.clone(),
+                    source,
+                })?;
+            exchange = exchange
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", assertion.expose().to_string());
+        }
+        let response = exchange
             .request_async(&self.http)
             .await
             .map_err(|error| self.classify(error))?;
@@ -249,7 +339,12 @@ fn hint_for(code: &str) -> &'static str {
         "AADSTS700016" => "the application (client_id) is not found in this tenant: check client_id and tenant_id, and that the app is consented in the tenant",
         "AADSTS90002" => "the tenant is not found: check tenant_id and cloud",
         "AADSTS70011" => "the scope is invalid: check cloud / api_url",
-        "AADSTS700027" => "the client assertion is invalid: check the certificate uploaded to the app registration",
+        "AADSTS700027" => "the certificate is not registered for the app (or the signature does not match it): upload certificate_file to the app registration's Certificates & secrets, or check private_key_file belongs to it",
+        "AADSTS700024" => "the client assertion is not within its valid time range: check the machine's clock (NTP)",
+        "AADSTS700023" => "the client assertion's audience is not this tenant's token endpoint: check tenant_id, cloud and login_url",
+        "AADSTS700021" => "the client assertion names another application: check client_id",
+        "AADSTS50027" => "the client assertion was refused as malformed: check assertion (rs256 or ps256) and the certificate files",
+        "AADSTS7000218" => "no credential was sent: set client_secret_file, client_secret_env, or certificate_file + private_key_file",
         _ => "check client_id and the secret or certificate registered for the app",
     }
 }

@@ -4,7 +4,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{read_secret_env, read_secret_file, Config, StateBackend};
+use std::sync::Arc;
+
+use super::secret::resolve_credential_path;
+use super::{read_secret_env, read_secret_file, Config, StateBackend, TenantConfig};
+use crate::auth::ClientCertificate;
 
 /// Prefix of environment overrides: `ATP_FORWARDER__COLLECTOR__POLL_INTERVAL=30s`.
 const ENV_PREFIX: &str = "ATP_FORWARDER";
@@ -137,23 +141,8 @@ impl Config {
                     problem(key("publisher_id"), format!("`{publisher}` is not a GUID"));
                 }
             }
-            match (&tenant.client_secret_file, &tenant.client_secret_env) {
-                (Some(file), None) => match read_secret_file(file) {
-                    Ok(secret) => tenant.client_secret = Some(secret),
-                    Err(error) => problem(key("client_secret_file"), error.to_string()),
-                },
-                (None, Some(name)) => match read_secret_env(name) {
-                    Ok(secret) => tenant.client_secret = Some(secret),
-                    Err(error) => problem(key("client_secret_env"), error.to_string()),
-                },
-                (Some(_), Some(_)) => problem(
-                    key("client_secret_file"),
-                    "set either client_secret_file or client_secret_env, not both".into(),
-                ),
-                (None, None) => problem(
-                    key("client_secret_file"),
-                    "missing secret: set client_secret_file (or client_secret_env)".into(),
-                ),
+            for (field, message) in resolve_credentials(tenant) {
+                problem(key(field), message);
             }
             if tenant.content_types.is_empty() {
                 problem(
@@ -229,6 +218,13 @@ impl Config {
                 "must list at least one record type".into(),
             );
         }
+        let listen = self.telemetry.listen.trim();
+        if !listen.is_empty() && listen.parse::<std::net::SocketAddr>().is_err() {
+            problem(
+                "telemetry.listen".into(),
+                format!("`{listen}` is not an address like 127.0.0.1:9464; use \"\" to disable the endpoints"),
+            );
+        }
         if self.state.backend == StateBackend::Postgres && self.state.url.is_none() {
             problem(
                 "state.url".into(),
@@ -237,6 +233,74 @@ impl Config {
         }
         problems
     }
+}
+
+/// Resolves a tenant's credential: exactly one of a client secret (`client_secret_file` or
+/// `client_secret_env`) or a certificate (`certificate_file` + `private_key_file`); returns (key, problem)
+/// pairs.
+fn resolve_credentials(tenant: &mut TenantConfig) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let secret_keys = [
+        tenant.client_secret_file.is_some(),
+        tenant.client_secret_env.is_some(),
+    ];
+    let certificate_keys = [
+        tenant.certificate_file.is_some(),
+        tenant.private_key_file.is_some(),
+    ];
+    let uses_secret = secret_keys.contains(&true);
+    let uses_certificate = certificate_keys.contains(&true);
+    if uses_secret && uses_certificate {
+        problems.push((
+            "certificate_file",
+            "set either a client secret (client_secret_file / client_secret_env) or a certificate \
+             (certificate_file + private_key_file), not both"
+                .into(),
+        ));
+        return problems;
+    }
+    if uses_certificate {
+        match (&tenant.certificate_file, &tenant.private_key_file) {
+            (Some(certificate), Some(key)) => {
+                let certificate = resolve_credential_path(certificate);
+                let key = resolve_credential_path(key);
+                match ClientCertificate::load(&certificate, &key, tenant.assertion) {
+                    Ok(loaded) => tenant.certificate = Some(Arc::new(loaded)),
+                    Err(error) => problems.push(("certificate_file", error.to_string())),
+                }
+            }
+            (Some(_), None) => problems.push((
+                "private_key_file",
+                "missing: certificate_file needs the PEM private key of the certificate".into(),
+            )),
+            _ => problems.push((
+                "certificate_file",
+                "missing: private_key_file needs the PEM certificate registered for the app".into(),
+            )),
+        }
+        return problems;
+    }
+    match (&tenant.client_secret_file, &tenant.client_secret_env) {
+        (Some(file), None) => match read_secret_file(file) {
+            Ok(secret) => tenant.client_secret = Some(secret),
+            Err(error) => problems.push(("client_secret_file", error.to_string())),
+        },
+        (None, Some(name)) => match read_secret_env(name) {
+            Ok(secret) => tenant.client_secret = Some(secret),
+            Err(error) => problems.push(("client_secret_env", error.to_string())),
+        },
+        (Some(_), Some(_)) => problems.push((
+            "client_secret_file",
+            "set either client_secret_file or client_secret_env, not both".into(),
+        )),
+        (None, None) => problems.push((
+            "client_secret_file",
+            "missing secret: set client_secret_file (or client_secret_env), or certificate_file + \
+             private_key_file"
+                .into(),
+        )),
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -299,6 +363,36 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("tenants[0].client_secret_env"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_and_a_certificate_together_or_half_a_certificate_are_refused() {
+        let both = GOOD.replace(
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"",
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"\ncertificate_file = \"c.pem\"",
+        );
+        let error = parse(&both).unwrap_err().to_string();
+        assert!(
+            error.contains("tenants[0].certificate_file: set either a client secret"),
+            "{error}"
+        );
+        let half = GOOD.replace(
+            "client_secret_env = \"ATPF_TEST_SECRET_GOOD\"",
+            "certificate_file = \"c.pem\"",
+        );
+        let error = parse(&half).unwrap_err().to_string();
+        assert!(
+            error.contains("tenants[0].private_key_file: missing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unusable_telemetry_address_is_named() {
+        let text = format!("[telemetry]\nlisten = \"localhost\"\n{GOOD}");
+        std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("telemetry.listen: `localhost`"), "{error}");
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn read_secret_env(name: &str) -> Result<Secret, SecretError> {
     }
 }
 
-fn resolve_credential_path(path: &Path) -> PathBuf {
+/// A relative `path` inside `$CREDENTIALS_DIRECTORY` when that is set and the file exists there; `path`
+/// otherwise.
+pub(crate) fn resolve_credential_path(path: &Path) -> PathBuf {
     if path.is_relative() {
         if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
             let candidate = Path::new(&dir).join(path);

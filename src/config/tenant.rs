@@ -1,11 +1,13 @@
 //! `[[tenants]]`: one Microsoft 365 tenant, its app registration and its cloud.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::defaults;
 use super::Secret;
+use crate::auth::{AssertionAlg, ClientCertificate};
 
 /// The Microsoft cloud a tenant lives in; selects the API, the token authority and the token resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -80,6 +82,18 @@ pub struct TenantConfig {
     /// Name of an environment variable holding the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// PEM certificate registered for the app (certificate credentials instead of a secret); a relative
+    /// name is looked up in `$CREDENTIALS_DIRECTORY` first.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM private key of `certificate_file` (RSA, PKCS#8 or PKCS#1, unencrypted); a relative name is looked
+    /// up in `$CREDENTIALS_DIRECTORY` first.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// How the client assertion is signed: `rs256` (default; `x5t` SHA-1 thumbprint) or `ps256`
+    /// (`x5t#S256` SHA-256 thumbprint).
+    #[serde(default)]
+    pub assertion: AssertionAlg,
     /// `commercial` (default), `gcc`, `gcc-high` or `dod`.
     #[serde(default)]
     pub cloud: Cloud,
@@ -101,6 +115,9 @@ pub struct TenantConfig {
     /// The resolved client secret (filled by validation).
     #[serde(skip)]
     pub client_secret: Option<Secret>,
+    /// The loaded certificate and key (filled by validation).
+    #[serde(skip)]
+    pub certificate: Option<Arc<ClientCertificate>>,
 }
 
 // === impl TenantConfig ===

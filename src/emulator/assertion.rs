@@ -3,8 +3,9 @@
 //!
 //! Checked: the JWT shape; `alg` RS256 (with `x5t` = base64url SHA-1 of the DER certificate) or PS256 (with
 //! `x5t#S256` = base64url SHA-256); the signature with the certificate's RSA key; `aud` = the token endpoint
-//! URL (v2 or v1 form); `iss` = `sub` = client id; `exp` in the future and `nbf` not in the future (5 min
-//! leeway). Each failure answers the AADSTS code Azure AD uses for it.
+//! URL (v2 or v1 form); `iss` = `sub` = client id; a `jti`; `exp` in the future, `nbf` not in the future and a
+//! lifetime of at most 10 minutes (5 min leeway each). Each failure answers the AADSTS code Azure AD uses
+//! for it; a `jti` seen before is refused (AADSTS50027) by the token endpoint.
 
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -15,6 +16,11 @@ use serde_json::Value;
 
 use super::config::EmulatedTenant;
 use super::error::AadFault;
+
+/// Longest accepted assertion lifetime (`exp` − `nbf`/`iat`), like MSAL's 10 minutes.
+const MAX_LIFETIME_SECS: i64 = 600;
+/// Clock skew tolerated on `nbf` and on the lifetime.
+const LEEWAY_SECS: i64 = 300;
 
 /// What the assertion must match besides the key.
 pub(crate) struct Expect<'a> {
@@ -133,10 +139,22 @@ pub(crate) fn verify(
             ));
         }
     }
+    if claims["jti"].as_str().is_none_or(str::is_empty) {
+        return Err(malformed("the 'jti' claim is missing"));
+    }
     let now = expect.now.timestamp();
     let exp = claims["exp"].as_i64().unwrap_or(0);
     let nbf = claims["nbf"].as_i64().unwrap_or(0);
-    if exp <= now || nbf > now + 300 {
+    let start = claims["iat"].as_i64().unwrap_or(nbf).min(nbf);
+    if exp - start > MAX_LIFETIME_SECS + LEEWAY_SECS {
+        return Err(AadFault::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700024,
+            format!("Client assertion is not within its valid time range: its lifetime of {}s exceeds {MAX_LIFETIME_SECS}s.", exp - start),
+        ));
+    }
+    if exp <= now || nbf > now + LEEWAY_SECS {
         return Err(AadFault::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -145,6 +163,13 @@ pub(crate) fn verify(
         ));
     }
     Ok(())
+}
+
+/// The `jti` claim of an assertion, without verifying anything.
+pub(crate) fn jti(assertion: &str) -> Option<String> {
+    let claims = assertion.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&b64url(claims).ok()?).ok()?;
+    claims["jti"].as_str().map(str::to_owned)
 }
 
 /// One DER element: (tag, contents, rest).

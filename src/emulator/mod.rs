@@ -13,8 +13,9 @@
 //!   Errors are Azure AD's: AADSTS7000215 (bad secret, 401 `invalid_client`), AADSTS7000222 (expired secret),
 //!   AADSTS7000218 (no credential), AADSTS700016 (`unauthorized_client`: app not in tenant), AADSTS90002
 //!   (unknown tenant), AADSTS70011 (`invalid_scope`), AADSTS500011 (v1 resource), AADSTS700027 (client
-//!   assertion signature or key), AADSTS700021 (assertion iss/sub), AADSTS700024 (assertion expired),
-//!   AADSTS50027 (malformed assertion or wrong `aud`), AADSTS900144 (missing parameter).
+//!   assertion signature or key), AADSTS700021 (assertion iss/sub), AADSTS700024 (assertion expired, or
+//!   living longer than 10 minutes), AADSTS50027 (malformed assertion, wrong `aud`, missing or repeated
+//!   `jti`), AADSTS900144 (missing parameter).
 //! - `/api/v1.0/{tenant}/activity/feed/…` and `/api/v1/{tenant}/activity/feed/…` (same handlers):
 //!   `GET subscriptions/list`, `POST subscriptions/start?contentType=` (body `{"webhook":…}` optional; already
 //!   enabled → 400 AF20024), `POST subscriptions/stop?contentType=` (200, empty),
@@ -51,7 +52,8 @@
 //!
 //! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
 //! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
-//! [`Emulator::revoke_tokens`] and [`Emulator::now`] (the server's clock).
+//! [`Emulator::revoke_tokens`], [`Emulator::issued_tokens`] / [`Emulator::received_assertions`] (what must
+//! never appear in logs) and [`Emulator::now`] (the server's clock).
 //!
 //! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept, so a million-record
 //! history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
@@ -363,6 +365,16 @@ impl Emulator {
                 }
             }
         }
+    }
+
+    /// Every access token issued so far (tests look for them in logs that must not carry them).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.inner.credentials_seen).tokens.clone()
+    }
+
+    /// Every client assertion received so far, accepted or not.
+    pub fn received_assertions(&self) -> Vec<String> {
+        lock(&self.inner.credentials_seen).assertions.clone()
     }
 
     /// Forgets every issued access token: the next API call with one gets 401 (tests of token refresh).

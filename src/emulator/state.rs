@@ -57,6 +57,17 @@ pub(crate) struct TokenInfo {
     pub expires: DateTime<Utc>,
 }
 
+/// Credentials that crossed the token endpoint.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialsSeen {
+    /// Access tokens issued, in order.
+    pub tokens: Vec<String>,
+    /// Client assertions received, in order.
+    pub assertions: Vec<String>,
+    /// `jti` of every accepted assertion (a repeated one is refused).
+    pub jtis: std::collections::HashSet<String>,
+}
+
 /// What a request proved about itself.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
@@ -72,6 +83,8 @@ pub(crate) struct Inner {
     pub catalog: RwLock<Catalog>,
     pub subs: Mutex<HashMap<StreamKey, Subscription>>,
     pub tokens: Mutex<HashMap<String, TokenInfo>>,
+    /// Every access token issued and every client assertion received, for tests that look for leaks.
+    pub credentials_seen: Mutex<CredentialsSeen>,
     pub stats: Mutex<EmulatorStats>,
     pub budget: Mutex<Budget>,
     pub api_requests: AtomicU64,
@@ -119,6 +132,7 @@ impl Inner {
             catalog: RwLock::new(catalog),
             subs: Mutex::new(subs),
             tokens: Mutex::new(HashMap::new()),
+            credentials_seen: Mutex::new(CredentialsSeen::default()),
             stats: Mutex::new(EmulatorStats::default()),
             budget: Mutex::new(Budget::default()),
             api_requests: AtomicU64::new(0),

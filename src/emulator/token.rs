@@ -140,7 +140,22 @@ fn issue(
         audiences,
         now: inner.now(),
     };
+    if let Some(assertion) = get("client_assertion") {
+        lock(&inner.credentials_seen)
+            .assertions
+            .push(assertion.to_owned());
+    }
     check_credentials(tenant, &expect, &get)?;
+    if let Some(jti) = get("client_assertion").and_then(assertion::jti) {
+        if !lock(&inner.credentials_seen).jtis.insert(jti) {
+            return Err(AadFault::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50027,
+                "JWT token is invalid or malformed: the assertion's 'jti' was used before; every assertion needs a fresh one.",
+            ));
+        }
+    }
     Ok(grant_token(inner, tenant, client_id, resource, v1))
 }
 
@@ -214,6 +229,7 @@ fn grant_token(
     let signature =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
     let token = format!("{header}.{claims}.{signature}");
+    lock(&inner.credentials_seen).tokens.push(token.clone());
     lock(&inner.tokens).insert(
         token.clone(),
         TokenInfo {

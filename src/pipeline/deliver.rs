@@ -49,11 +49,14 @@ impl SinkDriver {
     /// Delivers batches until the queue closes (or the abort token fires).
     pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Arc<Batch>>) {
         let labels = Metrics::sink(&self.name);
+        let alive = self.metrics.health.register_loop("sink", &self.name, None);
         loop {
+            let waiting = alive.waiting();
             let batch = tokio::select! {
                 batch = queue.recv() => batch,
                 () = self.abort.cancelled() => None,
             };
+            drop(waiting);
             let Some(batch) = batch else { break };
             self.metrics
                 .sink_queue_depth
@@ -76,9 +79,13 @@ impl SinkDriver {
     /// Sends until nothing is left to retry; false when aborted.
     async fn deliver(&mut self, batch: &Batch, mut pending: EncodedBatch) -> bool {
         let labels = Metrics::sink(&self.name);
+        let delivered_labels = Metrics::delivery(&batch.tenant, &self.name);
         let mut attempt = 0u32;
         loop {
             let outcome = self.sink.send(&pending).await;
+            let health = &self.metrics.health;
+            health.tick("sink", &self.name);
+            health.sink_result(&self.name, sink_health(&outcome));
             let delivered = match outcome {
                 SendOutcome::Delivered => pending.len(),
                 SendOutcome::Rejected { reason } => {
@@ -138,7 +145,7 @@ impl SinkDriver {
                     retry_positions.extend(outcomes.len()..pending.len());
                     self.metrics
                         .events_delivered
-                        .get_or_create(&labels)
+                        .get_or_create(&delivered_labels)
                         .inc_by(delivered as u64);
                     if retry_positions.is_empty() {
                         return true;
@@ -156,7 +163,7 @@ impl SinkDriver {
             };
             self.metrics
                 .events_delivered
-                .get_or_create(&labels)
+                .get_or_create(&delivered_labels)
                 .inc_by(delivered as u64);
             return true;
         }
@@ -168,6 +175,21 @@ impl SinkDriver {
             () = tokio::time::sleep(wait) => true,
             () = abort.cancelled() => false,
         }
+    }
+}
+
+/// What a send says about the sink's reachability (readiness): a refusal is an answer, so it is reachable.
+fn sink_health(outcome: &SendOutcome) -> Result<(), String> {
+    match outcome {
+        SendOutcome::Retry { error, .. } => Err(error.to_string()),
+        SendOutcome::Partial(items)
+            if items
+                .iter()
+                .all(|item| matches!(item, ItemOutcome::Retry { .. })) =>
+        {
+            Err("no event of the batch was acknowledged".into())
+        }
+        _ => Ok(()),
     }
 }
 

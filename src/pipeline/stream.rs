@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -64,15 +64,23 @@ impl StreamTask {
     pub(crate) async fn run(self: Arc<Self>) -> Result<(), StreamError> {
         let progress = StreamProgress::new(self.stream.clone());
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        let alive = self.metrics.health.register_loop(
+            "stream",
+            &self.stream.to_string(),
+            Some(&self.stream.tenant),
+        );
         loop {
+            alive.tick();
             let cycle = self.poll_once(&progress, &labels).await;
             if let Err(error) = &cycle {
                 tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, %error, "poll cycle failed");
             }
             if self.once {
+                let _draining = alive.waiting();
                 progress.wait_idle().await;
                 return cycle;
             }
+            let _between_polls = alive.waiting();
             tokio::select! {
                 () = tokio::time::sleep(self.collector.poll_interval) => {}
                 () = self.shutdown.cancelled() => return Ok(()),
@@ -125,10 +133,12 @@ impl StreamTask {
                 .blobs_listed
                 .get_or_create(labels)
                 .inc_by(new.len() as u64);
+            self.metrics.health.tick("stream", &self.stream.to_string());
             progress.register(&new);
             futures::stream::iter(new)
                 .for_each_concurrent(self.collector.max_concurrent_fetches, |blob| {
                     self.process_blob(progress, blob)
+                        .map(|()| self.metrics.health.tick("stream", &self.stream.to_string()))
                 })
                 .await;
             // Fails only when the committer is gone, i.e. at shutdown.
@@ -370,10 +380,20 @@ impl StreamTask {
             tracker: tracker.clone(),
         });
         tracker.expect(self.sinks.len());
+        // Waiting for a full sink queue is backpressure, not a stall: the sink's own loop is watched.
+        let _backpressure = self
+            .metrics
+            .health
+            .waiting("stream", &self.stream.to_string());
         for (index, sink) in self.sinks.iter().enumerate() {
-            if sink.sender.send(batch.clone()).await.is_err() {
+            // A full queue (a sink that is down) must not hold up shutdown.
+            let queued = tokio::select! {
+                sent = sink.sender.send(batch.clone()) => sent.is_ok(),
+                () = self.shutdown.cancelled() => false,
+            };
+            if !queued {
                 // The remaining sinks will never acknowledge this batch: the blob must not commit.
-                tracing::debug!(sink = %sink.name, skipped = self.sinks.len() - index, "sink queue closed");
+                tracing::debug!(sink = %sink.name, skipped = self.sinks.len() - index, "sink queue closed or shutting down");
                 return false;
             }
         }

@@ -1,4 +1,8 @@
-//! Prometheus metrics (`atp_forwarder_` prefix), labelled by tenant, content type and sink.
+//! Prometheus metrics (`atp_forwarder_` prefix), labelled by tenant, content type and sink, and the
+//! daemon's [`Health`] (kept here so that every part that counts can also tick).
+//!
+//! [`Metrics::render`] writes the Prometheus text format (version 0.0.4), which every Prometheus scrapes and
+//! `promtool check metrics` lints: counters are named `…_total`.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -8,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+use super::health::Health;
+
 /// Labels of per-stream metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StreamLabels {
@@ -15,6 +21,37 @@ pub struct StreamLabels {
     pub tenant: String,
     /// Content type.
     pub content_type: String,
+}
+
+/// Labels of per-tenant metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    /// Tenant name.
+    pub tenant: String,
+}
+
+/// Labels of failed token requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenFailureLabels {
+    /// Tenant name.
+    pub tenant: String,
+    /// The AADSTS code, or `unreachable`, `malformed`, `assertion`, `bad_url`.
+    pub reason: String,
+}
+
+/// Labels of delivered events.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// Tenant name.
+    pub tenant: String,
+    /// Sink name.
+    pub sink: String,
+}
+
+/// Labels of the build information.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
 }
 
 /// Labels of per-sink metrics.
@@ -40,7 +77,7 @@ pub struct ApiLabels {
     pub tenant: String,
     /// `list subscriptions`, `list content`, `fetch blob`, …
     pub operation: String,
-    /// `ok`, `throttled`, `retried`, `failed`, `transport_error`.
+    /// `ok`, `throttled`, `server_error`, `unauthorized`, `refused`, `transport_error`, `token_error`.
     pub outcome: String,
 }
 
@@ -53,8 +90,8 @@ pub struct Metrics {
     pub events_filtered: Family<StreamLabels, Counter>,
     /// Records skipped because their Id was already delivered.
     pub events_duplicate: Family<StreamLabels, Counter>,
-    /// Events acknowledged by a sink.
-    pub events_delivered: Family<SinkLabels, Counter>,
+    /// Events acknowledged by a sink, per tenant.
+    pub events_delivered: Family<DeliveryLabels, Counter>,
     /// Dead letters written.
     pub dead_letters: Family<DeadLetterLabels, Counter>,
     /// Blobs found by listing (new ones).
@@ -67,14 +104,25 @@ pub struct Metrics {
     pub blobs_lost: Family<StreamLabels, Counter>,
     /// API requests by outcome.
     pub api_requests: Family<ApiLabels, Counter>,
+    /// Throttled API answers (429, AF429) per tenant.
+    pub api_throttled: Family<TenantLabels, Counter>,
     /// Tokens obtained per tenant.
-    pub token_refreshes: Family<StreamLabels, Counter>,
+    pub token_refreshes: Family<TenantLabels, Counter>,
+    /// Token requests refused or failed, per tenant and reason.
+    pub token_failures: Family<TokenFailureLabels, Counter>,
+    /// 1 while the tenant's last API call or token request succeeded, 0 while it fails.
+    pub tenant_up: Family<TenantLabels, Gauge>,
+    /// 1 while the sink's last probe or send succeeded.
+    pub sink_up: Family<SinkLabels, Gauge>,
+    build_info: Family<BuildLabels, Gauge>,
     /// now − oldest uncommitted contentCreated (or the checkpoint).
     pub stream_lag_seconds: Family<StreamLabels, Gauge<f64, AtomicU64>>,
     /// Failed sends per sink.
     pub sink_errors: Family<SinkLabels, Counter>,
     /// Batches waiting for a sink.
     pub sink_queue_depth: Family<SinkLabels, Gauge>,
+    /// Liveness and readiness.
+    pub health: Health,
 }
 
 impl Default for Metrics {
@@ -101,10 +149,16 @@ impl Metrics {
             blobs_committed: Family::default(),
             blobs_lost: Family::default(),
             api_requests: Family::default(),
+            api_throttled: Family::default(),
             token_refreshes: Family::default(),
+            token_failures: Family::default(),
+            tenant_up: Family::default(),
+            sink_up: Family::default(),
+            build_info: Family::default(),
             stream_lag_seconds: Family::default(),
             sink_errors: Family::default(),
             sink_queue_depth: Family::default(),
+            health: Health::new(),
         };
         registry.register(
             "events_received",
@@ -157,10 +211,41 @@ impl Metrics {
             metrics.api_requests.clone(),
         );
         registry.register(
+            "api_throttled_responses",
+            "Throttled Management Activity API answers (429 or AF429)",
+            metrics.api_throttled.clone(),
+        );
+        registry.register(
             "token_refreshes",
             "Access tokens obtained",
             metrics.token_refreshes.clone(),
         );
+        registry.register(
+            "token_failures",
+            "Token requests refused or failed, by AADSTS code or kind",
+            metrics.token_failures.clone(),
+        );
+        registry.register(
+            "tenant_up",
+            "1 while the tenant's last API call succeeded, 0 while it fails",
+            metrics.tenant_up.clone(),
+        );
+        registry.register(
+            "sink_up",
+            "1 while the sink's last probe or send succeeded, 0 while it fails",
+            metrics.sink_up.clone(),
+        );
+        registry.register(
+            "build_info",
+            "The running version (always 1)",
+            metrics.build_info.clone(),
+        );
+        metrics
+            .build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
         registry.register(
             "stream_lag_seconds",
             "Seconds between now and the oldest uncommitted content",
@@ -182,13 +267,38 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition (format 0.0.4) of every metric.
     pub fn render(&self) -> String {
+        for (tenant, ok) in self.health.tenant_states() {
+            self.tenant_up
+                .get_or_create(&Metrics::tenant(&tenant))
+                .set(i64::from(ok));
+        }
+        for (sink, ok) in self.health.sink_states() {
+            self.sink_up
+                .get_or_create(&Metrics::sink(&sink))
+                .set(i64::from(ok));
+        }
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             text.clear();
         }
-        text
+        openmetrics_to_prometheus(&text)
+    }
+
+    /// Tenant labels.
+    pub fn tenant(tenant: &str) -> TenantLabels {
+        TenantLabels {
+            tenant: tenant.to_string(),
+        }
+    }
+
+    /// Delivery labels.
+    pub fn delivery(tenant: &str, sink: &str) -> DeliveryLabels {
+        DeliveryLabels {
+            tenant: tenant.to_string(),
+            sink: sink.to_string(),
+        }
     }
 
     /// Stream labels.
@@ -204,5 +314,61 @@ impl Metrics {
         SinkLabels {
             sink: sink.to_string(),
         }
+    }
+}
+
+/// Rewrites the OpenMetrics text of `prometheus-client` as Prometheus text 0.0.4: a counter family `x` has
+/// samples `x_total`, so its `# HELP` and `# TYPE` lines are renamed to match; `# EOF` and `# UNIT` go.
+fn openmetrics_to_prometheus(text: &str) -> String {
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(renamed) => out.push_str(&renamed),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_rendered_in_the_prometheus_text_format() {
+        let metrics = Metrics::new();
+        metrics
+            .events_delivered
+            .get_or_create(&Metrics::delivery("contoso", "file"))
+            .inc_by(3);
+        let text = metrics.render();
+        assert!(
+            text.contains("# TYPE atp_forwarder_events_delivered_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "atp_forwarder_events_delivered_total{tenant=\"contoso\",sink=\"file\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("atp_forwarder_build_info{version="), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
     }
 }

@@ -71,6 +71,10 @@ api_url = "{base_url}"
 name = "file"
 type = "file"
 path = "{events}"
+
+# A free port per daemon: tests run side by side (the default 127.0.0.1:9464 would collide).
+[telemetry]
+listen = "127.0.0.1:0"
 "#,
             state = self.path("state/state.db").display(),
             secret = secret_file.display(),

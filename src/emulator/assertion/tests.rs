@@ -209,3 +209,19 @@ fn the_rsa_key_is_found_in_the_certificate() {
     let key = rsa_public_key(&der).unwrap();
     assert_eq!(key[0], 0x30, "an RSAPublicKey is a SEQUENCE");
 }
+
+#[test]
+fn an_assertion_living_longer_than_ten_minutes_or_without_jti_is_refused() {
+    let mut long = claims(CLIENT, AUD);
+    long["exp"] = json!(Utc::now().timestamp() + 3600);
+    let err = verify(&tenant(), &sign("RS256", &long), &expect()).unwrap_err();
+    assert_eq!(err.code, 700024);
+    assert!(err.description.contains("lifetime"), "{}", err.description);
+    let mut no_jti = claims(CLIENT, AUD);
+    no_jti.as_object_mut().unwrap().remove("jti");
+    assert_eq!(
+        code(verify(&tenant(), &sign("PS256", &no_jti), &expect())),
+        50027
+    );
+    assert!(jti(&sign("RS256", &claims(CLIENT, AUD))).is_some());
+}

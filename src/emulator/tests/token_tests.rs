@@ -244,3 +244,30 @@ async fn a_certificate_assertion_signed_with_the_registered_key_gets_a_token() {
     let (_, _, code, _) = aad_error(token_form(&emu.base_url(), TENANT, &f).await).await;
     assert_eq!(code, 50027);
 }
+
+#[tokio::test]
+async fn a_repeated_assertion_is_refused_and_issued_credentials_are_recorded() {
+    use crate::emulator::assertion::tests::{claims, sign, TEST_CERT_PEM};
+    let mut cfg = config();
+    cfg.tenants[0].certificate_pem = Some(TEST_CERT_PEM.to_owned());
+    let emu = start(cfg).await;
+    let aud = format!("{}/{TENANT}/oauth2/v2.0/token", emu.base_url());
+    let jwt = sign("RS256", &claims(CLIENT, &aud));
+    let f = [
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT),
+        ("scope", "https://manage.office.com/.default"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", jwt.as_str()),
+    ];
+    let first = token_form(&emu.base_url(), TENANT, &f).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let (_, _, code, description) = aad_error(token_form(&emu.base_url(), TENANT, &f).await).await;
+    assert_eq!(code, 50027);
+    assert!(description.contains("jti"), "{description}");
+    assert_eq!(emu.received_assertions(), vec![jwt.clone(), jwt]);
+    assert_eq!(emu.issued_tokens().len(), 1);
+}
