@@ -89,9 +89,15 @@ impl ApiClient {
     }
 
     fn observe_clock(&self, headers: &reqwest::header::HeaderMap) {
-        let Some(server) = server_date(headers) else { return };
+        let Some(server) = server_date(headers) else {
+            return;
+        };
         let offset = (server - Utc::now()).num_milliseconds();
-        let offset = if offset.abs() < SKEW_THRESHOLD_MS { 0 } else { offset };
+        let offset = if offset.abs() < SKEW_THRESHOLD_MS {
+            0
+        } else {
+            offset
+        };
         let previous = self.clock_offset_ms.swap(offset, Ordering::Relaxed);
         if offset != 0 && (offset - previous).abs() >= SKEW_THRESHOLD_MS {
             tracing::warn!(tenant = %self.tenant, skew_s = offset / 1000, "the API's clock differs from this machine's; windows follow the API's clock (check NTP)");

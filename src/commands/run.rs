@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use super::{load_config, open_store, shutdown_on_signals, Exit};
 use crate::api::RetryPolicy;
-use crate::pipeline::{self, RunOptions};
+use crate::config::StateBackend;
+use crate::pipeline::{self, ClusterOptions, RunOptions};
 use crate::telemetry::{init_logging, Metrics};
 
 /// Runs the pipeline until SIGTERM/SIGINT, or once to catch up with `once`.
@@ -27,7 +28,18 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
         shutdown: shutdown_on_signals(),
         retry: RetryPolicy::default(),
     };
-    let report = pipeline::run(&config, store, metrics, options).await?;
+    let report = match config.state.backend {
+        // One SQLite file serves one replica: every stream runs, no leases.
+        StateBackend::Sqlite => pipeline::run(&config, store, metrics, options).await?,
+        // A shared PostgreSQL store: cluster mode, streams run under leases.
+        StateBackend::Postgres => {
+            let cluster = ClusterOptions {
+                replica: config.state.replica_id(),
+                lease: config.state.lease,
+            };
+            pipeline::run_cluster(&config, store, metrics, options, cluster).await?
+        }
+    };
     tracing::info!(
         blobs_committed = report.blobs_committed,
         peak_rss_kib = peak_rss_kib().unwrap_or(0),

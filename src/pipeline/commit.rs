@@ -147,6 +147,8 @@ pub(crate) async fn run_committer(
         match message {
             CommitMsg::Blob(tracker) => {
                 let progress = &tracker.progress;
+                // Taken before `finish`, so a lease is released only after this commit is through.
+                let _committing = progress.lease.as_ref().map(|held| held.committing());
                 progress.finish(&tracker.blob);
                 let commit = BlobCommit {
                     stream: progress.stream.clone(),
@@ -156,7 +158,14 @@ pub(crate) async fn run_committer(
                     record_ids: tracker.sent_ids(),
                     checkpoint: progress.checkpoint(),
                 };
-                persist(&*store, &commit).await;
+                match &progress.lease {
+                    None => persist(&*store, &commit).await,
+                    Some(held) => {
+                        if !super::held::commit_fenced(&*store, &metrics, held, &commit).await {
+                            continue;
+                        }
+                    }
+                }
                 committed += 1;
                 let labels =
                     Metrics::stream(&progress.stream.tenant, &progress.stream.content_type);
@@ -165,7 +174,9 @@ pub(crate) async fn run_committer(
             }
             CommitMsg::Listed(progress, until) => {
                 progress.listed_until(until);
-                if let Some(checkpoint) = progress.checkpoint() {
+                if let (Some(checkpoint), Some(held)) = (progress.checkpoint(), &progress.lease) {
+                    super::held::checkpoint_fenced(&*store, &metrics, held, checkpoint).await;
+                } else if let Some(checkpoint) = progress.checkpoint() {
                     let mut delay = Duration::from_millis(200);
                     while let Err(error) = store.set_checkpoint(&progress.stream, checkpoint).await
                     {

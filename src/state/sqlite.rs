@@ -1,9 +1,15 @@
 //! SQLite state store (the embedded default): one file, WAL mode, versioned schema migrations.
+//!
+//! It implements leases and fenced commits too (see [`lease`](self::lease)), with the same contract as the
+//! PostgreSQL store, though one SQLite file serves one replica.
+
+mod lease;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -11,17 +17,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{
-    parse_time_text, time_text, BlobCommit, DeadLetter, DeadLetterKind, StateError, StateStore,
-    StreamKey, StreamSummary, RECORD_ID_RETENTION,
+    parse_time_text, time_text, Acquired, BlobCommit, DeadLetter, DeadLetterKind, Lease, LeaseInfo,
+    StateError, StateStore, StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 
 /// Rows per multi-row statement (well under SQLite's parameter limit).
 const CHUNK: usize = 400;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial schema",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        r#"
 CREATE TABLE streams (
     stream TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -61,7 +68,9 @@ CREATE TABLE dead_letters (
     payload TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (2, "leases and commit owners", lease::MIGRATION_2),
+];
 
 /// The SQLite implementation of [`StateStore`].
 pub struct SqliteStore {
@@ -94,7 +103,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -133,6 +142,91 @@ impl SqliteStore {
                 location: self.location.clone(),
                 message: error.to_string(),
             })
+    }
+
+    /// Commits a blob, its record Ids and the checkpoint; with a lease, only while it is still held.
+    async fn commit(&self, commit: &BlobCommit, lease: Option<&Lease>) -> Result<(), StateError> {
+        let now = time_text(Utc::now());
+        let stream = commit.stream.to_string();
+        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
+        if let Some(lease) = lease {
+            debug_assert_eq!(
+                lease.stream, commit.stream,
+                "a commit carries its own stream's lease"
+            );
+            lease::check_fence(&mut tx, lease)
+                .await
+                .map_err(self.db("check the lease"))?
+                .then_some(())
+                .ok_or_else(|| lease::fenced(lease))?;
+        }
+        sqlx::query(
+            "INSERT INTO committed_blobs \
+             (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (stream, content_id) DO UPDATE SET content_created = excluded.content_created, \
+             expires_at = excluded.expires_at, committed_at = excluded.committed_at, \
+             records = excluded.records, commits = commits + 1, \
+             other_owner_commits = other_owner_commits + (owner IS NOT excluded.owner)",
+        )
+        .bind(&stream)
+        .bind(&commit.content_id)
+        .bind(time_text(commit.content_created))
+        .bind(time_text(commit.content_expiration))
+        .bind(&now)
+        .bind(commit.record_ids.len() as i64)
+        .bind(lease.map(|lease| lease.owner.as_str()))
+        .bind(lease.map(|lease| lease.epoch))
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db("commit blob"))?;
+        for chunk in commit.record_ids.chunks(CHUNK) {
+            let mut query = QueryBuilder::new(
+                "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
+            );
+            query.push_values(chunk, |mut row, id| {
+                row.push_bind(&commit.stream.tenant)
+                    .push_bind(id)
+                    .push_bind(&now);
+            });
+            query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db("commit record ids"))?;
+        }
+        if let Some(checkpoint) = commit.checkpoint {
+            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, &now)
+                .await
+                .map_err(self.db("move checkpoint"))?;
+        }
+        tx.commit().await.map_err(self.db("commit transaction"))
+    }
+
+    /// Moves a checkpoint; with a lease, only while it is still held.
+    async fn move_checkpoint(
+        &self,
+        stream: &StreamKey,
+        checkpoint: DateTime<Utc>,
+        lease: Option<&Lease>,
+    ) -> Result<(), StateError> {
+        let now = time_text(Utc::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(self.db("begin checkpoint"))?;
+        if let Some(lease) = lease {
+            lease::check_fence(&mut tx, lease)
+                .await
+                .map_err(self.db("check the lease"))?
+                .then_some(())
+                .ok_or_else(|| lease::fenced(lease))?;
+        }
+        upsert_checkpoint(&mut tx, stream, checkpoint, &now)
+            .await
+            .map_err(self.db("move checkpoint"))?;
+        tx.commit().await.map_err(self.db("commit checkpoint"))
     }
 
     fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
@@ -209,44 +303,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let stream = commit.stream.to_string();
-        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO committed_blobs \
-             (stream, content_id, content_created, expires_at, committed_at, records) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&stream)
-        .bind(&commit.content_id)
-        .bind(time_text(commit.content_created))
-        .bind(time_text(commit.content_expiration))
-        .bind(&now)
-        .bind(commit.record_ids.len() as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.db("commit blob"))?;
-        for chunk in commit.record_ids.chunks(CHUNK) {
-            let mut query = QueryBuilder::new(
-                "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
-            );
-            query.push_values(chunk, |mut row, id| {
-                row.push_bind(&commit.stream.tenant)
-                    .push_bind(id)
-                    .push_bind(&now);
-            });
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.db("commit record ids"))?;
-        }
-        if let Some(checkpoint) = commit.checkpoint {
-            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, &now)
-                .await
-                .map_err(self.db("move checkpoint"))?;
-        }
-        tx.commit().await.map_err(self.db("commit transaction"))
+        self.commit(commit, None).await
     }
 
     async fn set_checkpoint(
@@ -254,16 +311,7 @@ impl StateStore for SqliteStore {
         stream: &StreamKey,
         checkpoint: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(self.db("begin checkpoint"))?;
-        upsert_checkpoint(&mut tx, stream, checkpoint, &now)
-            .await
-            .map_err(self.db("move checkpoint"))?;
-        tx.commit().await.map_err(self.db("commit checkpoint"))
+        self.move_checkpoint(stream, checkpoint, None).await
     }
 
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -378,6 +426,62 @@ impl StateStore for SqliteStore {
             }
         }
         tx.commit().await.map_err(self.db("commit reset"))
+    }
+
+    async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<usize, StateError> {
+        lease::heartbeat(&self.pool, replica, ttl)
+            .await
+            .map_err(self.db("heartbeat"))
+    }
+
+    async fn leave(&self, replica: &str) -> Result<(), StateError> {
+        lease::leave(&self.pool, replica)
+            .await
+            .map_err(self.db("leave"))
+    }
+
+    async fn acquire_lease(
+        &self,
+        stream: &StreamKey,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Acquired>, StateError> {
+        lease::acquire(&self.pool, stream, replica, ttl)
+            .await
+            .map_err(self.db("acquire lease"))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StateError> {
+        lease::renew(&self.pool, lease, ttl)
+            .await
+            .map_err(self.db("renew lease"))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        lease::release(&self.pool, lease)
+            .await
+            .map_err(self.db("release lease"))
+    }
+
+    async fn leases(&self) -> Result<Vec<LeaseInfo>, StateError> {
+        lease::all(&self.pool).await.map_err(self.db("read leases"))
+    }
+
+    async fn commit_blob_fenced(
+        &self,
+        commit: &BlobCommit,
+        lease: &Lease,
+    ) -> Result<(), StateError> {
+        self.commit(commit, Some(lease)).await
+    }
+
+    async fn set_checkpoint_fenced(
+        &self,
+        checkpoint: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<(), StateError> {
+        self.move_checkpoint(&lease.stream, checkpoint, Some(lease))
+            .await
     }
 }
 
