@@ -7,7 +7,8 @@
 //!    (each stops, lets its delivered blobs commit, then the lease is released); under it, it takes streams
 //!    whose lease is free, released or expired.
 //!
-//! It acquires nothing on its first tick, so that replicas started together see each other first. With
+//! It acquires nothing until it has seen the same number of live replicas on two ticks in a row (or one
+//! lease has passed), so that replicas started together see each other before they take streams. With
 //! `once` it takes every stream no live replica holds, runs each to the end and keeps the leases until the
 //! committer is done. Leases are released, and the heartbeat removed, only after the last commit — when the
 //! pipeline cancels the keeper — so the others take over without waiting for expiry.
@@ -58,6 +59,8 @@ pub(crate) struct Keeper {
     task_streams: BTreeMap<Id, StreamKey>,
     failed: Vec<String>,
     started_once: bool,
+    /// Live replicas seen at the previous tick, and ticks so far, until membership has settled.
+    settling: Option<(Option<usize>, u32)>,
 }
 
 // === impl Keeper ===
@@ -83,6 +86,7 @@ impl Keeper {
             task_streams: BTreeMap::new(),
             failed: Vec::new(),
             started_once: false,
+            settling: Some((None, 0)),
         }
     }
 
@@ -97,14 +101,10 @@ impl Keeper {
         let mut ticks =
             tokio::time::interval((self.cluster.lease / 3).max(Duration::from_millis(50)));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut first = true;
         tracing::info!(replica = %self.cluster.replica, streams = self.templates.len(), lease_s = self.cluster.lease.as_secs_f64(), "cluster mode: keeping stream leases");
         loop {
             tokio::select! {
-                _ = ticks.tick() => {
-                    self.tick(first).await;
-                    first = false;
-                }
+                _ = ticks.tick() => self.tick().await,
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.ended(joined).await;
                 }
@@ -126,7 +126,7 @@ impl Keeper {
         done && self.tasks.is_empty()
     }
 
-    async fn tick(&mut self, first: bool) {
+    async fn tick(&mut self) {
         let live = match self
             .store
             .heartbeat(&self.cluster.replica, self.cluster.lease)
@@ -150,9 +150,23 @@ impl Keeper {
                 self.take_free(usize::MAX).await;
                 self.started_once = true;
             }
-            (false, Some(live)) if !first => self.balance(live).await,
+            (false, Some(live)) if self.settled(live) => self.balance(live).await,
             _ => {}
         }
+    }
+
+    /// True once the number of live replicas was the same on two ticks in a row, or after a lease.
+    fn settled(&mut self, live: usize) -> bool {
+        let Some((previous, ticks)) = self.settling else {
+            return true;
+        };
+        if previous == Some(live) || ticks >= 3 {
+            tracing::debug!(replica = %self.cluster.replica, live, "membership settled; taking streams");
+            self.settling = None;
+            return true;
+        }
+        self.settling = Some((Some(live), ticks + 1));
+        false
     }
 
     async fn renew(&mut self) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 /// The server the PostgreSQL tests use unless `ATPF_TEST_POSTGRES_URL` says otherwise.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -41,6 +41,12 @@ impl TestSchema {
     /// Creates a fresh schema; panics with what to start when the server is not there.
     pub async fn create() -> TestSchema {
         let url = server_url();
+        // One direct connection first: its error says why (refused, unknown database, …).
+        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url)).await {
+            Ok(Ok(connection)) => drop(connection),
+            Ok(Err(error)) => panic!("{}", unreachable(&url, &error)),
+            Err(_) => panic!("{}", unreachable(&url, &sqlx::Error::PoolTimedOut)),
+        }
         let admin = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
