@@ -241,7 +241,7 @@ fn refused(metrics: &Metrics, held: &HeldLease, content_id: Option<&str>, error:
         tenant = %stream.tenant,
         content_type = %stream.content_type,
         epoch = held.lease.epoch,
-        content_id = content_id.unwrap_or("-"),
+        content_id = %content_id.unwrap_or("-"),
         %error,
         "commit rejected by the fencing check; giving the stream up"
     );

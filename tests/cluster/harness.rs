@@ -61,22 +61,64 @@ pub async fn start_emulator(
         .expect("emulator starts")
 }
 
-/// Every record the emulator serves now in the delivered types, by Id → contentId.
-pub fn expected(emulator: &Emulator, tenants: &[Tenant]) -> BTreeMap<String, String> {
+/// A blob as the tests identify it: contentIds are only unique within a tenant.
+pub type BlobKey = (String, String);
+
+/// Every record the emulator serves now in the delivered types: Id → (tenant name, contentId).
+pub fn expected(emulator: &Emulator, tenants: &[Tenant]) -> BTreeMap<String, BlobKey> {
     tenants
         .iter()
-        .flat_map(|tenant| emulator.expected_records(&tenant.tenant_id, &RECORD_TYPES))
-        .map(|record| (record.id, record.content_id))
+        .flat_map(|tenant| {
+            emulator
+                .expected_records(&tenant.tenant_id, &RECORD_TYPES)
+                .into_iter()
+                .map(|record| (record.id, (tenant.name.clone(), record.content_id)))
+        })
         .collect()
 }
 
 /// Every blob the emulator serves now (any record type).
-pub fn all_blobs(emulator: &Emulator, tenants: &[Tenant]) -> BTreeSet<String> {
+pub fn all_blobs(emulator: &Emulator, tenants: &[Tenant]) -> BTreeSet<BlobKey> {
     let every_type: Vec<i64> = (0..300).collect();
     tenants
         .iter()
-        .flat_map(|tenant| emulator.expected_records(&tenant.tenant_id, &every_type))
-        .map(|record| record.content_id)
+        .flat_map(|tenant| {
+            emulator
+                .expected_records(&tenant.tenant_id, &every_type)
+                .into_iter()
+                .map(|record| (tenant.name.clone(), record.content_id))
+        })
+        .collect()
+}
+
+/// One committed blob: its stream, who committed it, under which epoch, how many commits.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub stream: String,
+    pub owner: Option<String>,
+    pub epoch: Option<i64>,
+    pub commits: i32,
+}
+
+/// Every committed blob.
+pub async fn committed(pool: &PgPool) -> BTreeMap<BlobKey, Committed> {
+    sqlx::query("SELECT stream, content_id, owner, epoch, commits FROM committed_blobs")
+        .fetch_all(pool)
+        .await
+        .expect("read committed blobs")
+        .into_iter()
+        .map(|row| {
+            let stream: String = row.get(0);
+            let tenant = stream.split('/').next().unwrap_or_default().to_string();
+            let key = (tenant, row.get::<String, _>(1));
+            let value = Committed {
+                stream,
+                owner: row.get(2),
+                epoch: row.get(3),
+                commits: row.get(4),
+            };
+            (key, value)
+        })
         .collect()
 }
 

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use harness::*;
-use sqlx::Row;
 
 const LEASE: Duration = Duration::from_secs(3);
 const LEASE_TEXT: &str = "3s";
@@ -115,11 +114,14 @@ async fn three_replicas_share_twelve_streams_each_owned_by_exactly_one_and_deliv
         let refs: Vec<&Replica> = replicas.iter().collect();
         let delivered = counts(&refs);
         let handed_over: BTreeSet<&String> = balanced.iter().filter(|row| row.epoch > 1).map(|row| &row.stream).collect();
-        let streams_of = blob_streams(&pool).await;
+        let committed = committed(&pool).await;
         let mut duplicates = 0;
         for (id, _) in delivered.iter().filter(|(_, count)| **count > 1) {
             duplicates += 1;
-            let stream = expected.get(id).and_then(|blob| streams_of.get(blob));
+            let stream = expected
+                .get(id)
+                .and_then(|blob| committed.get(blob))
+                .map(|row| &row.stream);
             assert!(
                 stream.is_some_and(|stream| handed_over.contains(stream)),
                 "{id} delivered twice from {stream:?}, a stream that never changed hands"
@@ -188,17 +190,6 @@ fn believed_streams(log: &str) -> BTreeSet<String> {
         }
     }
     held
-}
-
-/// contentId → stream of every committed blob.
-async fn blob_streams(pool: &sqlx::PgPool) -> BTreeMap<String, String> {
-    sqlx::query("SELECT content_id, stream FROM committed_blobs")
-        .fetch_all(pool)
-        .await
-        .expect("committed blobs")
-        .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,23 +265,26 @@ async fn a_killed_replica_s_streams_are_resumed_within_two_lease_periods_and_not
         let refs: Vec<&Replica> = survivors.iter().chain([&victim]).collect();
         let delivered = counts(&refs);
         let by_victim: BTreeSet<String> = victim.delivered().into_iter().collect();
-        let committed_by: BTreeMap<String, (String, Option<String>)> =
-            sqlx::query("SELECT content_id, stream, owner FROM committed_blobs")
-                .fetch_all(&pool)
-                .await
-                .expect("committed blobs")
-                .into_iter()
-                .map(|row| (row.get(0), (row.get(1), row.get(2))))
-                .collect();
+        let committed = committed(&pool).await;
         let mut duplicates = 0;
         for (id, count) in delivered.iter().filter(|(_, count)| **count > 1) {
             duplicates += 1;
             assert_eq!(*count, 2, "{id} delivered {count} times");
             assert!(by_victim.contains(id), "{id} duplicated without the victim");
             let blob = expected.get(id).unwrap_or_else(|| panic!("{id} is not expected"));
-            let (stream, owner) = committed_by.get(blob).unwrap_or_else(|| panic!("{blob} not committed"));
-            assert!(victims_streams.contains(stream), "{id}: blob {blob} of {stream}, not the victim's");
-            assert_ne!(owner.as_deref(), Some("replica-2"), "{id}: blob {blob} was committed by the victim");
+            let row = committed
+                .get(blob)
+                .unwrap_or_else(|| panic!("{blob:?} not committed"));
+            assert!(
+                victims_streams.contains(&row.stream),
+                "{id}: blob {blob:?} of {}, not the victim's",
+                row.stream
+            );
+            assert_ne!(
+                row.owner.as_deref(),
+                Some("replica-2"),
+                "{id}: blob {blob:?} was committed by the victim"
+            );
         }
         let others: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(other_owner_commits), 0) FROM committed_blobs")
             .fetch_one(&pool)
@@ -333,7 +327,22 @@ async fn a_paused_replica_s_late_commit_is_rejected_by_the_fencing_check_and_it_
         let mut paused = Replica::start(&config, "replica-a", true);
         let mut other = Replica::start(&config, "replica-b", false);
         wait_for(
-            "each replica to hold two streams for a while",
+            "each replica to hold two streams",
+            Duration::from_secs(60),
+            || {
+                let pool = pool.clone();
+                async move {
+                    let shares: Vec<usize> = by_owner(&leases(&pool).await)
+                        .values()
+                        .map(BTreeSet::len)
+                        .collect();
+                    shares == vec![2, 2]
+                }
+            },
+        )
+        .await;
+        wait_for(
+            "replica-a to hold its streams for a while",
             Duration::from_secs(60),
             || {
                 let pool = pool.clone();
@@ -394,13 +403,7 @@ async fn a_paused_replica_s_late_commit_is_rejected_by_the_fencing_check_and_it_
                 let pool = pool.clone();
                 let blobs = blobs.clone();
                 async move {
-                    let committed: BTreeSet<String> =
-                        sqlx::query_scalar("SELECT content_id FROM committed_blobs")
-                            .fetch_all(&pool)
-                            .await
-                            .expect("committed")
-                            .into_iter()
-                            .collect();
+                    let committed: BTreeSet<BlobKey> = committed(&pool).await.into_keys().collect();
                     blobs.is_subset(&committed)
                 }
             },
@@ -433,29 +436,31 @@ async fn a_paused_replica_s_late_commit_is_rejected_by_the_fencing_check_and_it_
         )
         .await;
         let log = paused.log();
-        let rejected: Vec<String> = log
+        let field = |line: &str, name: &str| {
+            line.split(&format!(" {name}="))
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(|value| value.trim_matches('"').to_string())
+        };
+        let rejected: Vec<BlobKey> = log
             .lines()
             .filter(|line| line.contains("commit rejected by the fencing check"))
-            .filter_map(|line| line.split("content_id=").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .filter(|id| *id != "-")
-            .map(str::to_string)
+            .filter_map(|line| Some((field(line, "tenant")?, field(line, "content_id")?)))
+            .filter(|(_, content_id)| content_id != "-")
             .collect();
         assert!(!rejected.is_empty(), "a blob commit was rejected:\n{log}");
-        for content_id in &rejected {
-            let (owner, epoch, commits): (Option<String>, Option<i64>, i32) = sqlx::query_as(
-                "SELECT owner, epoch, commits FROM committed_blobs WHERE content_id = $1",
-            )
-            .bind(content_id)
-            .fetch_one(&pool)
-            .await
-            .expect("the rejected blob is committed by the new owner");
-            assert_eq!(owner.as_deref(), Some("replica-b"), "{content_id}");
-            assert!(
-                epoch.is_some_and(|epoch| takeover.values().any(|e| *e == epoch)),
-                "{content_id}"
+        let committed = committed(&pool).await;
+        for blob in &rejected {
+            let row = committed.get(blob).unwrap_or_else(|| {
+                panic!("the rejected blob {blob:?} is committed by the new owner")
+            });
+            assert_eq!(row.owner.as_deref(), Some("replica-b"), "{blob:?}");
+            assert_eq!(
+                row.epoch,
+                takeover.get(&row.stream).copied(),
+                "{blob:?} under the takeover epoch"
             );
-            assert_eq!(commits, 1, "{content_id} was committed once");
+            assert_eq!(row.commits, 1, "{blob:?} was committed once");
         }
         let stale: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM committed_blobs WHERE owner = 'replica-a' AND committed_at >= $1",
