@@ -22,8 +22,8 @@ pub async fn state_show(config_path: Option<&Path>) -> anyhow::Result<()> {
         rows.entry(stream).or_default().1 = Some(lease);
     }
     println!(
-        "{:<40} {:<22} {:>10} {:>10} {:>12}  {}",
-        "STREAM", "CHECKPOINT (UTC)", "LAG", "BLOBS", "DEAD LETTERS", "OWNER"
+        "{:<40} {:<22} {:>10} {:>10} {:>12}  OWNER",
+        "STREAM", "CHECKPOINT (UTC)", "LAG", "BLOBS", "DEAD LETTERS"
     );
     for (stream, (summary, lease)) in rows {
         let checkpoint = summary.as_ref().and_then(|summary| summary.checkpoint);

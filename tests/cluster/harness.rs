@@ -212,9 +212,16 @@ impl Replica {
         let sink = lines.clone();
         std::thread::spawn(move || {
             let _ = opened.recv();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
+            // Only complete lines count: a replica killed mid-write leaves a cut line behind.
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(read) if read > 0) {
+                if line.ends_with(b"\n") {
+                    sink.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+                }
+                line.clear();
             }
         });
         let mut stderr = child.stderr.take().expect("stderr");
