@@ -8,6 +8,7 @@ mod pg;
 mod failover;
 mod fencing;
 mod harness;
+mod once;
 mod sharing;
 
 use std::collections::BTreeSet;
