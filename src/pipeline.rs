@@ -51,8 +51,8 @@ use stream::StreamTask;
 
 /// Batches queued per sink before the streams wait.
 const SINK_QUEUE: usize = 4;
-/// Commit requests queued before sinks wait for the committer.
-const COMMIT_QUEUE: usize = 1024;
+/// Commit requests queued before sinks wait for the committer (bounds the work a crash can repeat).
+const COMMIT_QUEUE: usize = 64;
 /// How often expired blobs and old record Ids are pruned while the daemon runs.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 

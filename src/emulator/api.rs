@@ -98,6 +98,7 @@ pub(crate) async fn start(
     respond((|| {
         let a = admit(&inner, &version, &tenant, &headers, q.as_deref())?;
         inner.stat(|s| s.subscription_starts += 1);
+        start_rate_limit(&inner, &a.caller.tenant.tenant_id)?;
         let ct = content_type(&a.query)?;
         let webhook = if body.iter().all(u8::is_ascii_whitespace) {
             None
@@ -135,6 +136,38 @@ pub(crate) async fn start(
                 .into_response(),
         )
     })())
+}
+
+/// Refuses a start call that comes sooner than `faults.start_min_interval` after the previous one.
+fn start_rate_limit(inner: &Inner, tenant_id: &str) -> Result<(), ApiFault> {
+    let Some(min) = inner.cfg.faults.start_min_interval else {
+        return Ok(());
+    };
+    let now = std::time::Instant::now();
+    let mut last = lock(&inner.last_start);
+    let key = tenant_id.to_ascii_lowercase();
+    if let Some(wait) = last
+        .get(&key)
+        .map(|t| now.duration_since(*t))
+        .and_then(|since| min.checked_sub(since))
+    {
+        inner.stat(|s| {
+            s.throttled += 1;
+            s.faults.start_refusals += 1;
+        });
+        let secs = wait.as_secs().max(1);
+        return Err(ApiFault::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "AF429",
+            format!(
+                "Too many frequent subscription start requests. Please retry again after {}m {}s",
+                secs / 60,
+                secs % 60
+            ),
+        ));
+    }
+    last.insert(key, now);
+    Ok(())
 }
 
 /// `POST subscriptions/stop?contentType=…` → 200 with an empty body.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::config::{EmulatorConfig, CONTENT_TYPES};
 use super::faults::BlobFaults;
@@ -98,6 +98,8 @@ impl Catalog {
         key: &StreamKey,
         created: DateTime<Utc>,
     ) -> String {
+        // The wire shows milliseconds; keep no more, so window checks agree with what clients see.
+        let created = created.trunc_subsecs(3);
         let index = self.next_index.entry(key.clone()).or_default();
         let n = *index;
         *index += 1;

@@ -91,8 +91,8 @@ pub struct EmulatedTenant {
     pub activity_feed_read: bool,
     /// Unified audit logging is on; false → every API call answers AF20011 (DataServiceException).
     pub audit_log_enabled: bool,
-    /// PEM certificate registered for the app, for certificate (client assertion) credentials. Extension
-    /// point: assertions are not verified yet and are refused with AADSTS700027.
+    /// PEM certificate registered for the app: client assertions (RS256/PS256 JWTs) are verified against it.
+    /// Without one, assertions are refused with AADSTS700027.
     pub certificate_pem: Option<String>,
 }
 

@@ -53,6 +53,11 @@ pub struct FaultConfig {
     /// Share of blobs listed normally that answer AF20051 (expired) when fetched (their records are lost and
     /// not expected).
     pub expired_blob_fraction: f64,
+    /// Minimum time between subscription start calls of one tenant; an earlier call answers 429 AF429 "Too
+    /// many frequent subscription start requests. Please retry again after 14m 56s". `None` = no limit (the
+    /// service asks for 15 minutes).
+    #[serde(with = "humantime_serde")]
+    pub start_min_interval: Option<Duration>,
     /// Shift of the server's clock in seconds (its `Date` header, window checks, contentCreated of new
     /// blobs); negative = behind real time.
     pub clock_skew_secs: i64,
@@ -86,6 +91,7 @@ impl Default for FaultConfig {
             late_by: Duration::from_secs(2 * 3600),
             duplicate_record_fraction: 0.0,
             expired_blob_fraction: 0.0,
+            start_min_interval: None,
             clock_skew_secs: 0,
         }
     }

@@ -13,7 +13,8 @@
 //!   Errors are Azure AD's: AADSTS7000215 (bad secret, 401 `invalid_client`), AADSTS7000222 (expired secret),
 //!   AADSTS7000218 (no credential), AADSTS700016 (`unauthorized_client`: app not in tenant), AADSTS90002
 //!   (unknown tenant), AADSTS70011 (`invalid_scope`), AADSTS500011 (v1 resource), AADSTS700027 (client
-//!   assertions: not verified yet, always refused), AADSTS900144 (missing parameter).
+//!   assertion signature or key), AADSTS700021 (assertion iss/sub), AADSTS700024 (assertion expired),
+//!   AADSTS50027 (malformed assertion or wrong `aud`), AADSTS900144 (missing parameter).
 //! - `/api/v1.0/{tenant}/activity/feed/…` and `/api/v1/{tenant}/activity/feed/…` (same handlers):
 //!   `GET subscriptions/list`, `POST subscriptions/start?contentType=` (body `{"webhook":…}` optional; already
 //!   enabled → 400 AF20024), `POST subscriptions/stop?contentType=` (200, empty),
@@ -26,7 +27,9 @@
 //!   → 400 AF20020, missing one → AF20001, subscription not enabled → 400 AF20022, invalid window → 400
 //!   AF20055 (or AF20030), bad time format → AF20002, bad `nextPage` → 400 AF20031, malformed content id →
 //!   400 AF20052, unknown (or not yet visible) content → 404 AF20050, expired content → 400 AF20051.
-//!   `PublisherIdentifier` is accepted everywhere (calls without it are counted).
+//!   `PublisherIdentifier` is accepted everywhere (calls without it are counted). Over the request budget →
+//!   429 (or 403) AF429, optionally with `Retry-After`; error bursts → AF50000. Every response carries the
+//!   server's `Date` (shifted by `clock_skew_secs`).
 //! - Windows: both or neither of `startTime`/`endTime` (neither = the last 24 h); `YYYY-MM-DD`,
 //!   `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS`, optional `Z`; `startTime <= contentCreated < endTime`.
 //! - Paging: `page_size` blobs per page in a deterministic order that is not creation order; when more
@@ -41,14 +44,21 @@
 //! `public_base_url`, `live` ([`LiveArrivals`]) and `faults` ([`FaultConfig`]: `requests_per_minute`,
 //! `budget_window`, `throttle_style`, `retry_after`, `server_error_every`/`_burst`/`_status`,
 //! `truncated_blob_fraction`, `connection_reset_fraction`, `truncate_times`, `malformed_blob_fraction`,
-//! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `clock_skew_secs`).
-//! Each field is documented where it is declared.
+//! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `start_min_interval`,
+//! `clock_skew_secs`).
+//! Each field is documented where it is declared. Presets: [`EmulatorConfig::single_tenant`] and
+//! [`EmulatorConfig::demo`] ([`DEMO_TENANT_ID`], [`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]).
+//!
+//! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
+//! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
+//! [`Emulator::revoke_tokens`] and [`Emulator::now`] (the server's clock).
 //!
 //! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept, so a million-record
 //! history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
 //! rendering bodies.
 
 mod api;
+mod assertion;
 mod blob;
 mod body;
 mod catalog;

@@ -117,6 +117,11 @@ pub(crate) fn hash2(seed: u64, label: &str) -> u64 {
     mix(h)
 }
 
+/// A stable 64-bit hash of a seed and a number (cheaper than formatting the number as a label).
+pub(crate) fn hash_n(seed: u64, n: u64) -> u64 {
+    mix(mix(seed) ^ n.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+}
+
 /// A stable 64-bit hash of a seed and several labels.
 pub(crate) fn hash_all(seed: u64, labels: &[&str]) -> u64 {
     labels.iter().fold(seed, |acc, l| hash2(acc, l))

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::catalog::{canonical_content_type, BlobMeta, Catalog, StreamKey};
 use super::config::{EmulatedTenant, EmulatorConfig, CONTENT_TYPES};
@@ -78,12 +78,14 @@ pub(crate) struct Inner {
     /// Failed fetches so far per (tenant, content id), for truncation/reset faults.
     pub failed_fetches: Mutex<HashMap<(String, String), u32>>,
     pub ctxs: HashMap<String, TenantCtx>,
+    /// Time of the last subscription start call per tenant (lowercase id).
+    pub last_start: Mutex<HashMap<String, Instant>>,
 }
 
 impl Inner {
     pub(crate) fn new(cfg: EmulatorConfig, base_url: String) -> Self {
         let skew = chrono::Duration::seconds(cfg.faults.clock_skew_secs);
-        let now = Utc::now() + skew;
+        let now = (Utc::now() + skew).trunc_subsecs(3);
         let anchor = cfg.anchor.unwrap_or(now);
         let mut catalog = Catalog::build(&cfg, anchor);
         if let Some(bytes) = cfg.huge_blob_bytes {
@@ -122,12 +124,14 @@ impl Inner {
             api_requests: AtomicU64::new(0),
             failed_fetches: Mutex::new(HashMap::new()),
             ctxs,
+            last_start: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The server's notion of now (real time shifted by the configured skew).
+    /// The server's notion of now (real time shifted by the configured skew), to the millisecond like the
+    /// times on the wire.
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.skew
+        (Utc::now() + self.skew).trunc_subsecs(3)
     }
 
     pub(crate) fn stat(&self, f: impl FnOnce(&mut EmulatorStats)) {

@@ -21,7 +21,7 @@ pub struct EmulatorStats {
     pub token_errors: u64,
     /// API requests answered 401 (missing, unknown or expired token).
     pub unauthorized: u64,
-    /// Throttled answers sent (HTTP 429, or 403 with AF429).
+    /// Throttled answers sent (HTTP 429, or 403 with AF429), from the budget and from too frequent starts.
     pub throttled: u64,
     /// API requests without a `PublisherIdentifier` query parameter.
     pub missing_publisher_identifier: u64,
@@ -59,8 +59,10 @@ pub struct FaultStats {
     pub duplicated_records: u64,
     /// AF20051 answers for content reported as expired.
     pub expired_content: u64,
-    /// Requests refused by the rolling request budget (same as `throttled`).
+    /// Requests refused by the rolling request budget.
     pub budget_refusals: u64,
+    /// Subscription start calls refused as too frequent (`start_min_interval`).
+    pub start_refusals: u64,
 }
 
 impl EmulatorStats {

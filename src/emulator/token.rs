@@ -2,9 +2,8 @@
 //! `expires_in`) and v1 `POST /{tenant}/oauth2/token` (`resource=<resource>`, string `expires_in`/`expires_on`),
 //! client-credentials grant only, with Azure AD's error bodies and AADSTS codes.
 //!
-//! Certificate credentials (`client_assertion`) have an extension point, [`verify_assertion`]; until it
-//! verifies RS256/PS256 assertions against the tenant's `certificate_pem`, assertions are refused with
-//! AADSTS700027.
+//! Certificate credentials (`client_assertion_type` + `client_assertion`) are verified against the tenant's
+//! `certificate_pem` by `assertion.rs` (RS256 + `x5t`, PS256 + `x5t#S256`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use axum::Json;
 use base64::Engine as _;
 use serde_json::json;
 
+use super::assertion::{self, Expect};
 use super::config::EmulatedTenant;
 use super::error::AadFault;
 use super::state::{lock, Inner, TokenInfo};
@@ -131,15 +131,25 @@ fn issue(
             ));
         }
     }
-    check_credentials(tenant, client_id, &get)?;
+    let audiences = [
+        format!("{}/{tenant_id}/oauth2/v2.0/token", inner.base_url),
+        format!("{}/{tenant_id}/oauth2/token", inner.base_url),
+    ];
+    let expect = Expect {
+        client_id,
+        audiences,
+        now: inner.now(),
+    };
+    check_credentials(tenant, &expect, &get)?;
     Ok(grant_token(inner, tenant, client_id, resource, v1))
 }
 
 fn check_credentials<'a>(
     tenant: &EmulatedTenant,
-    client_id: &str,
+    expect: &Expect<'_>,
     get: &impl Fn(&str) -> Option<&'a str>,
 ) -> Result<(), AadFault> {
+    let client_id = expect.client_id;
     if let Some(kind) = get("client_assertion_type") {
         if kind != JWT_BEARER {
             return Err(AadFault::new(
@@ -150,7 +160,7 @@ fn check_credentials<'a>(
             ));
         }
         let assertion = get("client_assertion").ok_or_else(|| missing("client_assertion"))?;
-        return verify_assertion(tenant, assertion);
+        return assertion::verify(tenant, assertion, expect);
     }
     let secret = get("client_secret").ok_or_else(|| {
         AadFault::new(
@@ -177,23 +187,6 @@ fn check_credentials<'a>(
         ));
     }
     Ok(())
-}
-
-/// Extension point for certificate credentials: verify the assertion JWT (RS256 with `x5t`, or PS256 with
-/// `x5t#S256`; `aud` = token URL, `iss` = `sub` = client id, `exp` in the future) against the tenant's
-/// `certificate_pem`. Not implemented yet: every assertion is refused.
-pub(crate) fn verify_assertion(tenant: &EmulatedTenant, _assertion: &str) -> Result<(), AadFault> {
-    let why = if tenant.certificate_pem.is_some() {
-        "client assertion verification is not implemented by this emulator yet"
-    } else {
-        "no certificate is registered for the application"
-    };
-    Err(AadFault::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        700027,
-        format!("Client assertion failed signature validation ({why})."),
-    ))
 }
 
 fn grant_token(

@@ -30,7 +30,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// How the emulator writes window bounds into next-page links.
 pub(crate) fn format_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    if t.timestamp_subsec_millis() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+    }
 }
 
 /// The window `[start, end)` a listing asks for, or the error to answer.
@@ -42,7 +46,11 @@ pub(crate) fn resolve(
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiFault> {
     let invalid = || ApiFault::bad_request(code, WINDOW_MESSAGE);
     let (start, end) = match (start, end) {
-        (None, None) => return Ok((now - chrono::Duration::hours(24), now)),
+        // "The last 24 hours", including what became available in the current millisecond.
+        (None, None) => {
+            let end = now + chrono::Duration::milliseconds(1);
+            return Ok((end - chrono::Duration::hours(24), end));
+        }
         (Some(s), Some(e)) => {
             let parse = |name: &str, v: &str| {
                 parse_time(v).ok_or_else(|| {
@@ -107,9 +115,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok, (t(2025, 11, 24, 0, 0, 0), t(2025, 11, 24, 12, 0, 0)));
+        let ms = chrono::Duration::milliseconds(1);
         assert_eq!(
-            resolve(None, None, now, "AF20055").unwrap().0,
-            t(2025, 11, 23, 12, 0, 0)
+            resolve(None, None, now, "AF20055").unwrap(),
+            (t(2025, 11, 23, 12, 0, 0) + ms, now + ms)
         );
         for (s, e) in [
             (Some("2025-11-22T00:00"), Some("2025-11-23T00:00:01")), // more than 24 h

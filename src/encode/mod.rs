@@ -1,7 +1,16 @@
-//! Encoders: turn a record (and its normalized form) into the bytes one sink sends.
+//! Encoders: turn a normalized event into the bytes one sink sends.
 //!
-//! Formats: `json` (the raw record unchanged), `ecs`, `cef`, `leef`. Syslog framing (RFC 5424 / 3164) wraps
-//! an encoded payload and lives with the syslog sink.
+//! Formats: `json` (the raw record unchanged), `ecs`, `cef`, `leef` — mapped in `docs/formats.md`. Every format
+//! carries the record `Id` (`Id` in json, `event.id` in ecs, `externalId` in cef and leef). Syslog framing
+//! (RFC 5424 / 3164) wraps an encoded payload and lives with the syslog sink.
+
+mod cef;
+mod ecs;
+mod ecs_vendor;
+mod fields;
+mod json;
+mod json_writer;
+mod leef;
 
 use serde::Deserialize;
 
@@ -22,11 +31,20 @@ pub enum Format {
     Leef,
 }
 
-/// Appends the encoding of `event` in `format` to `out` (one message, no trailing newline).
+impl Format {
+    /// Whether the format needs the typed model (everything but `json`).
+    pub fn is_typed(self) -> bool {
+        !matches!(self, Format::Json)
+    }
+}
+
+/// Appends exactly one message for `event` in `format` to `out`, with no trailing newline. Never fails and
+/// never panics, whatever the record holds.
 pub fn encode(format: Format, event: &Event, out: &mut Vec<u8>) {
     match format {
-        Format::Json | Format::Ecs | Format::Cef | Format::Leef => {
-            out.extend_from_slice(&event.record.raw)
-        }
+        Format::Json => json::encode(event, out),
+        Format::Ecs => ecs::encode(event, out),
+        Format::Cef => cef::encode(event, out),
+        Format::Leef => leef::encode(event, out),
     }
 }

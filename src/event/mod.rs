@@ -2,13 +2,35 @@
 //!
 //! A [`Record`] is one Management Activity API audit record: its exact bytes as received (the `json` format
 //! sends them unchanged) plus the few common fields every stage needs (`Id`, `RecordType`, `Operation`,
-//! `CreationTime`). The typed ATP models and the normalized event built from a record live in submodules.
+//! `CreationTime`). An [`Event`] is a record decoded once into its typed ATP model ([`Body`]) and classified
+//! (alert or not, readable name, severity); every typed encoder reads the same event.
+//!
+//! Decoding never fails an event: a record that does not fit its model keeps its common fields, says why in
+//! [`Event::decode_error`], and still goes out in every format. Record types other than 28/41/47/64 (and a 64
+//! whose Operation is not `AirInvestigationData`) pass through untyped.
 
-mod stub;
+pub mod air;
+pub mod atp_content;
+pub mod common;
+pub(crate) mod decode;
+pub mod enums;
+pub mod hash;
+pub mod mail;
+pub mod time;
+pub mod url_click;
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 
-pub use stub::{Event, NormalizeContext};
+pub use air::AirInvestigation;
+pub use atp_content::AtpContentData;
+pub use common::Common;
+pub use decode::Scalar;
+pub use mail::MailData;
+pub use url_click::UrlClickData;
 
 /// The AuditLogRecordType values this daemon exists for.
 pub const ATP_RECORD_TYPES: [i64; 4] = [28, 41, 47, 64];
@@ -27,3 +49,345 @@ pub struct Record {
     /// `CreationTime` as sent (usually `YYYY-MM-DDTHH:MM:SS`, UTC, without zone).
     pub creation_time: String,
 }
+
+/// Why bytes are not an audit record.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Not a JSON object, or broken JSON.
+    #[error("audit record is not a JSON object: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A field every record has is missing or unusable.
+    #[error("audit record has no usable `{0}`")]
+    Missing(&'static str),
+}
+
+/// The four fields a [`Record`] carries, read tolerantly (`RecordType` may be a string).
+#[derive(Default)]
+struct Identity {
+    id: Option<String>,
+    record_type: Option<Scalar>,
+    operation: Option<String>,
+    creation_time: Option<String>,
+}
+
+impl decode::Model for Identity {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => self.id = decode::text(map)?,
+            "recordtype" => self.record_type = decode::scalar(map)?,
+            "operation" => self.operation = decode::text(map)?,
+            "creationtime" => self.creation_time = decode::text(map)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+// === impl Record ===
+
+impl Record {
+    /// Reads the common fields of one raw record object (`Id` and an integer `RecordType` are required).
+    pub fn from_json(raw: impl Into<Bytes>) -> Result<Record, RecordError> {
+        let raw = raw.into();
+        let decode::Obj(identity) = serde_json::from_slice::<decode::Obj<Identity>>(&raw)?;
+        let id = identity
+            .id
+            .filter(|id| !id.is_empty())
+            .ok_or(RecordError::Missing("Id"))?;
+        let record_type = identity
+            .record_type
+            .as_ref()
+            .and_then(Scalar::as_int)
+            .ok_or(RecordError::Missing("RecordType"))?;
+        Ok(Record {
+            raw,
+            id,
+            record_type,
+            operation: identity.operation.unwrap_or_default(),
+            creation_time: identity.creation_time.unwrap_or_default(),
+        })
+    }
+}
+
+/// What normalization needs beyond the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizeContext {
+    /// The configured tenant name (ECS `organization.name`, LEEF `tenant`).
+    pub tenant: String,
+    /// When the record's blob was fetched (ECS `event.created`).
+    pub fetched_at: DateTime<Utc>,
+    /// ECS `event.dataset`; `o365.atp` unless configured.
+    pub dataset: String,
+    /// Whether ECS output carries the raw record text in `event.original`.
+    pub include_original: bool,
+}
+
+impl NormalizeContext {
+    /// The default dataset.
+    pub const DEFAULT_DATASET: &'static str = "o365.atp";
+
+    /// A context for `tenant`, fetched now, with the default dataset and no `event.original`.
+    pub fn new(tenant: impl Into<String>) -> NormalizeContext {
+        NormalizeContext {
+            tenant: tenant.into(),
+            fetched_at: Utc::now(),
+            dataset: Self::DEFAULT_DATASET.to_owned(),
+            include_original: false,
+        }
+    }
+}
+
+impl Default for NormalizeContext {
+    fn default() -> Self {
+        NormalizeContext::new(String::new())
+    }
+}
+
+/// The typed model of a record.
+#[derive(Debug, Clone, PartialEq)]
+// Events are built once and moved a handful of times; boxing the large variants would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum Body {
+    /// 28 `TIMailData`.
+    Mail(MailData),
+    /// 41 `TIUrlClickData`.
+    UrlClick(UrlClickData),
+    /// 47 `AtpDetection`.
+    AtpContent(AtpContentData),
+    /// 64 `AirInvestigationData`.
+    Air(AirInvestigation),
+    /// Another record type, or a record that did not decode: common fields only.
+    Untyped,
+}
+
+/// How an event is classified; one computation shared by every format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// ECS `event.kind` = "alert": a malicious verdict, a block, an investigation that found threats.
+    pub alert: bool,
+    /// 0–10; the CEF severity (LEEF `sev` and ECS `event.severity` derive from it).
+    pub severity: u8,
+    /// The readable name (CEF Name, ECS `message`, LEEF `msg`).
+    pub name: Cow<'static, str>,
+    /// ECS `event.category` values.
+    pub category: &'static [&'static str],
+    /// ECS `event.type` values.
+    pub types: &'static [&'static str],
+}
+
+/// One record, decoded into its typed model and classified; what every encoder reads.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The record as received.
+    pub record: Record,
+    pub(crate) common: Common,
+    pub(crate) body: Body,
+    pub(crate) unknown: Vec<(String, Box<RawValue>)>,
+    pub(crate) time: Option<DateTime<Utc>>,
+    pub(crate) assessment: Assessment,
+    pub(crate) decode_error: Option<String>,
+    /// Whether `record.raw` is well-formed JSON in UTF-8 (so it can be embedded in ECS output as is).
+    pub(crate) raw_is_json: bool,
+    pub(crate) tenant: String,
+    pub(crate) fetched_at: DateTime<Utc>,
+    pub(crate) dataset: String,
+    pub(crate) include_original: bool,
+}
+
+/// The typed model a record decodes into, decided by RecordType and Operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Mail,
+    UrlClick,
+    AtpContent,
+    Air,
+}
+
+impl Kind {
+    fn of(record_type: i64, operation: &str) -> Option<Kind> {
+        let (kind, expected) = match record_type {
+            28 => (Kind::Mail, "TIMailData"),
+            41 => (Kind::UrlClick, "TIUrlClickData"),
+            47 => (Kind::AtpContent, "AtpDetection"),
+            64 => (Kind::Air, "AirInvestigationData"),
+            _ => return None,
+        };
+        (operation.is_empty() || operation.eq_ignore_ascii_case(expected)).then_some(kind)
+    }
+}
+
+type Decoded<M> = (Common, M, Vec<(String, Box<RawValue>)>);
+
+/// Decodes `raw` into the common fields and model `M`; the error names the failing field's path.
+fn decode_as<M: decode::Model>(raw: &[u8]) -> Result<Decoded<M>, String> {
+    match serde_json::from_slice::<decode::Top<(Common, M)>>(raw) {
+        Ok(top) => Ok((top.model.0, top.model.1, top.unknown)),
+        // Decode again, slowly, only to name the path of the failing field.
+        Err(plain) => {
+            let mut de = serde_json::Deserializer::from_slice(raw);
+            match serde_path_to_error::deserialize::<_, decode::Top<(Common, M)>>(&mut de) {
+                Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
+                    Err(format!("{}: {}", e.path(), e.inner()))
+                }
+                _ => Err(plain.to_string()),
+            }
+        }
+    }
+}
+
+// === impl Event ===
+
+impl Event {
+    /// Decodes and classifies `record`. Never fails: an undecodable record keeps the common fields it has and
+    /// reports why in [`decode_error`](Event::decode_error).
+    pub fn from_record(record: Record, ctx: &NormalizeContext) -> Event {
+        let typed = match Kind::of(record.record_type, &record.operation) {
+            Some(Kind::Mail) => {
+                decode_as::<MailData>(&record.raw).map(|(c, m, u)| (c, Body::Mail(m), u))
+            }
+            Some(Kind::UrlClick) => {
+                decode_as::<UrlClickData>(&record.raw).map(|(c, m, u)| (c, Body::UrlClick(m), u))
+            }
+            Some(Kind::AtpContent) => decode_as::<AtpContentData>(&record.raw)
+                .map(|(c, m, u)| (c, Body::AtpContent(m), u)),
+            Some(Kind::Air) => decode_as::<AirInvestigation>(&record.raw).map(|(c, mut m, u)| {
+                m.entities = air::AirEntities::collect(m.data.as_ref(), &m.actions);
+                (c, Body::Air(m), u)
+            }),
+            None => decode_as::<()>(&record.raw).map(|(c, (), u)| (c, Body::Untyped, u)),
+        };
+        let (common, body, unknown, decode_error, raw_is_json) = match typed {
+            // Strings the models skip are not checked for UTF-8 by the parser; the ECS splice needs it.
+            Ok((common, body, unknown)) => (
+                common,
+                body,
+                unknown,
+                None,
+                std::str::from_utf8(&record.raw).is_ok(),
+            ),
+            Err(reason) => {
+                let what = if record.operation.is_empty() {
+                    "record"
+                } else {
+                    record.operation.as_str()
+                };
+                let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
+                // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
+                match decode_as::<()>(&record.raw) {
+                    Ok((common, (), _)) => {
+                        let utf8 = std::str::from_utf8(&record.raw).is_ok();
+                        (common, Body::Untyped, Vec::new(), Some(reason), utf8)
+                    }
+                    Err(_) => (
+                        Common::default(),
+                        Body::Untyped,
+                        Vec::new(),
+                        Some(reason),
+                        false,
+                    ),
+                }
+            }
+        };
+        let assessment = match &body {
+            Body::Mail(m) => m.assess(),
+            Body::UrlClick(m) => m.assess(),
+            Body::AtpContent(m) => m.assess(),
+            Body::Air(m) => m.assess(),
+            Body::Untyped => untyped_assessment(&record, decode_error.is_some()),
+        };
+        Event {
+            time: time::parse(&record.creation_time),
+            record,
+            common,
+            body,
+            unknown,
+            assessment,
+            decode_error,
+            raw_is_json,
+            tenant: ctx.tenant.clone(),
+            fetched_at: ctx.fetched_at,
+            dataset: ctx.dataset.clone(),
+            include_original: ctx.include_original,
+        }
+    }
+
+    /// True when the record carries a malicious verdict, a block, or an investigation that found threats
+    /// (ECS `event.kind` = "alert").
+    pub fn is_alert(&self) -> bool {
+        self.assessment.alert
+    }
+
+    /// Why the typed model could not be built; `None` when it was (or the record type has no model).
+    pub fn decode_error(&self) -> Option<&str> {
+        self.decode_error.as_deref()
+    }
+
+    /// CEF severity, 0–10 (table in `docs/formats.md`).
+    pub fn cef_severity(&self) -> u8 {
+        self.assessment.severity
+    }
+
+    /// The readable name, e.g. "Phish email detected".
+    pub fn name(&self) -> &str {
+        &self.assessment.name
+    }
+
+    /// The classification shared by all formats.
+    pub fn assessment(&self) -> &Assessment {
+        &self.assessment
+    }
+
+    /// The common fields beyond those on the record.
+    pub fn common(&self) -> &Common {
+        &self.common
+    }
+
+    /// The typed model.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Top-level fields no model knows, with their raw JSON values (they are also in every raw copy).
+    pub fn unknown_fields(&self) -> &[(String, Box<RawValue>)] {
+        &self.unknown
+    }
+
+    /// `CreationTime` as an instant; `None` when it does not parse.
+    pub fn creation_time(&self) -> Option<DateTime<Utc>> {
+        self.time
+    }
+
+    /// The event's time: `CreationTime`, or when it was fetched if that does not parse.
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.time.unwrap_or(self.fetched_at)
+    }
+
+    /// The configured tenant name.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+/// Classification of a record without a typed model.
+fn untyped_assessment(record: &Record, failed: bool) -> Assessment {
+    let name = match (failed, record.operation.is_empty()) {
+        (true, true) => Cow::Borrowed("Undecodable audit record"),
+        (true, false) => Cow::Owned(format!("Undecodable audit record: {}", record.operation)),
+        (false, true) => Cow::Borrowed("Office 365 audit record"),
+        (false, false) => Cow::Owned(format!("Office 365 audit record: {}", record.operation)),
+    };
+    Assessment {
+        alert: false,
+        severity: if failed { 5 } else { 3 },
+        name,
+        category: &[],
+        types: &["info"],
+    }
+}
+
+#[cfg(test)]
+mod tests;

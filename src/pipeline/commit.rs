@@ -12,9 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::held::LeasedCommits;
 use super::progress::{InFlightIds, SentIds, StreamProgress};
 use crate::api::ContentBlob;
-use crate::state::{BlobCommit, StateStore};
+use crate::state::{BlobCommit, CommitBatch, StateStore};
 use crate::telemetry::Metrics;
 
 /// Work for the committer.
@@ -136,66 +137,85 @@ impl Drop for BlobTracker {
     }
 }
 
-/// Commits blobs and checkpoints, one at a time, until every sender is gone.
+/// Most messages folded into one transaction.
+const GROUP: usize = 64;
+
+/// Commits blobs and checkpoints until every sender is gone. Whatever is waiting is committed together in
+/// one transaction (group commit), so commits keep up with delivery and the work that a crash can repeat
+/// stays small.
 pub(crate) async fn run_committer(
     store: Arc<dyn StateStore>,
     metrics: Arc<Metrics>,
     mut inbox: mpsc::Receiver<CommitMsg>,
 ) -> u64 {
     let mut committed = 0;
-    while let Some(message) = inbox.recv().await {
-        match message {
-            CommitMsg::Blob(tracker) => {
-                let progress = &tracker.progress;
-                // Taken before `finish`, so a lease is released only after this commit is through.
-                let _committing = progress.lease.as_ref().map(|held| held.committing());
-                progress.finish(&tracker.blob);
-                let commit = BlobCommit {
-                    stream: progress.stream.clone(),
-                    content_id: tracker.blob.content_id.clone(),
-                    content_created: tracker.blob.content_created,
-                    content_expiration: tracker.blob.content_expiration,
-                    record_ids: tracker.sent_ids(),
-                    checkpoint: progress.checkpoint(),
-                };
-                match &progress.lease {
-                    None => persist(&*store, &commit).await,
-                    Some(held) => {
-                        if !super::held::commit_fenced(&*store, &metrics, held, &commit).await {
-                            continue;
-                        }
-                    }
+    let mut messages = Vec::with_capacity(GROUP);
+    while inbox.recv_many(&mut messages, GROUP).await > 0 {
+        let mut batch = CommitBatch::default();
+        // Cluster mode: one batch per lease, each committed under its fencing check.
+        let mut leased = LeasedCommits::default();
+        let mut touched: Vec<Arc<StreamProgress>> = Vec::new();
+        for message in messages.drain(..) {
+            let progress = match message {
+                CommitMsg::Blob(tracker) => {
+                    let progress = tracker.progress.clone();
+                    // A leased group (with its commit guard) exists before `finish`, so the lease is
+                    // released only after this commit.
+                    let target = match &progress.lease {
+                        Some(held) => leased.batch(held),
+                        None => &mut batch,
+                    };
+                    progress.finish(&tracker.blob);
+                    target.blobs.push(BlobCommit {
+                        stream: progress.stream.clone(),
+                        content_id: tracker.blob.content_id.clone(),
+                        content_created: tracker.blob.content_created,
+                        content_expiration: tracker.blob.content_expiration,
+                        record_ids: tracker.sent_ids(),
+                        checkpoint: None,
+                    });
+                    progress
                 }
-                committed += 1;
-                let labels =
-                    Metrics::stream(&progress.stream.tenant, &progress.stream.content_type);
-                metrics.blobs_committed.get_or_create(&labels).inc();
-                tracing::debug!(stream = %progress.stream, content_id = %commit.content_id, records = commit.record_ids.len(), "blob committed");
-            }
-            CommitMsg::Listed(progress, until) => {
-                progress.listed_until(until);
-                if let (Some(checkpoint), Some(held)) = (progress.checkpoint(), &progress.lease) {
-                    super::held::checkpoint_fenced(&*store, &metrics, held, checkpoint).await;
-                } else if let Some(checkpoint) = progress.checkpoint() {
-                    let mut delay = Duration::from_millis(200);
-                    while let Err(error) = store.set_checkpoint(&progress.stream, checkpoint).await
-                    {
-                        tracing::error!(stream = %progress.stream, %error, "cannot move the checkpoint; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(30));
-                    }
+                CommitMsg::Listed(progress, until) => {
+                    progress.listed_until(until);
+                    progress
                 }
+            };
+            if !touched.iter().any(|seen| Arc::ptr_eq(seen, &progress)) {
+                touched.push(progress);
             }
         }
+        // Checkpoints after every blob of the group is out of the in-flight sets.
+        for progress in &touched {
+            if let Some(checkpoint) = progress.checkpoint() {
+                let target = match &progress.lease {
+                    Some(held) => leased.batch(held),
+                    None => &mut batch,
+                };
+                target
+                    .checkpoints
+                    .push((progress.stream.clone(), checkpoint));
+            }
+        }
+        if !batch.blobs.is_empty() || !batch.checkpoints.is_empty() {
+            persist(&*store, &batch).await;
+            for commit in &batch.blobs {
+                let labels = Metrics::stream(&commit.stream.tenant, &commit.stream.content_type);
+                metrics.blobs_committed.get_or_create(&labels).inc();
+                tracing::debug!(stream = %commit.stream, content_id = %commit.content_id, records = commit.record_ids.len(), "blob committed");
+            }
+            committed += batch.blobs.len() as u64;
+        }
+        committed += leased.persist(&*store, &metrics).await;
     }
     committed
 }
 
 /// Commits, retrying while the store fails: nothing may be acknowledged without being recorded.
-async fn persist(store: &dyn StateStore, commit: &BlobCommit) {
+async fn persist(store: &dyn StateStore, batch: &CommitBatch) {
     let mut delay = Duration::from_millis(200);
-    while let Err(error) = store.commit_blob(commit).await {
-        tracing::error!(stream = %commit.stream, content_id = %commit.content_id, %error, "cannot commit a delivered blob; retrying");
+    while let Err(error) = store.commit(batch).await {
+        tracing::error!(blobs = batch.blobs.len(), %error, "cannot commit delivered blobs; retrying");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
     }

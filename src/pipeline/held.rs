@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::StreamProgress;
 use super::stream::{StreamError, StreamTask};
-use crate::state::{BlobCommit, Lease, StateError, StateStore};
+use crate::state::{CommitBatch, Lease, StateError, StateStore};
 use crate::telemetry::Metrics;
 
 /// Why a lease was lost.
@@ -184,24 +183,71 @@ pub(crate) async fn supervise(
     }
 }
 
-/// Commits a blob under its stream's lease, retrying while the store fails; false when the fencing check
-/// refused it (the lease is then marked lost and the blob is left to the new owner).
-pub(crate) async fn commit_fenced(
+/// Cluster mode part of a group commit: one batch per lease (a stream's old and new lease may both have
+/// work waiting), each committed in its own transaction under its fencing check.
+#[derive(Default)]
+pub(crate) struct LeasedCommits {
+    groups: Vec<(Arc<HeldLease>, CommitGuard, CommitBatch)>,
+}
+
+// === impl LeasedCommits ===
+
+impl LeasedCommits {
+    /// The batch of this lease, created — with its commit guard — on first use.
+    pub(crate) fn batch(&mut self, held: &Arc<HeldLease>) -> &mut CommitBatch {
+        let index = match self
+            .groups
+            .iter()
+            .position(|(group, _, _)| Arc::ptr_eq(group, held))
+        {
+            Some(index) => index,
+            None => {
+                self.groups
+                    .push((held.clone(), held.committing(), CommitBatch::default()));
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[index].2
+    }
+
+    /// Commits every batch, retrying while the store fails; a batch refused by the fencing check is
+    /// dropped (the new owner fetches its blobs again) and its lease is marked lost. Returns the blobs
+    /// committed.
+    pub(crate) async fn persist(self, store: &dyn StateStore, metrics: &Metrics) -> u64 {
+        let mut committed = 0;
+        for (held, _guard, batch) in self.groups {
+            if commit_fenced(store, metrics, &held, &batch).await {
+                for commit in &batch.blobs {
+                    let labels =
+                        Metrics::stream(&commit.stream.tenant, &commit.stream.content_type);
+                    metrics.blobs_committed.get_or_create(&labels).inc();
+                    tracing::debug!(replica = %held.lease.owner, stream = %commit.stream, content_id = %commit.content_id, epoch = held.lease.epoch, records = commit.record_ids.len(), "blob committed");
+                }
+                committed += batch.blobs.len() as u64;
+            }
+        }
+        committed
+    }
+}
+
+/// Commits one lease's batch, retrying while the store fails; false when the fencing check refused it.
+async fn commit_fenced(
     store: &dyn StateStore,
     metrics: &Metrics,
     held: &HeldLease,
-    commit: &BlobCommit,
+    batch: &CommitBatch,
 ) -> bool {
+    let stream = &held.lease.stream;
     let mut delay = Duration::from_millis(200);
     loop {
-        match store.commit_blob_fenced(commit, &held.lease).await {
+        match store.commit_fenced(batch, &held.lease).await {
             Ok(()) => return true,
             Err(error) if error.is_fenced() => {
-                refused(metrics, held, Some(&commit.content_id), &error);
+                refused(metrics, held, batch, &error);
                 return false;
             }
             Err(error) => {
-                tracing::error!(replica = %held.lease.owner, tenant = %commit.stream.tenant, content_type = %commit.stream.content_type, content_id = %commit.content_id, %error, "cannot commit a delivered blob; retrying");
+                tracing::error!(replica = %held.lease.owner, tenant = %stream.tenant, content_type = %stream.content_type, blobs = batch.blobs.len(), %error, "cannot commit delivered blobs; retrying");
             }
         }
         tokio::time::sleep(delay).await;
@@ -209,41 +255,32 @@ pub(crate) async fn commit_fenced(
     }
 }
 
-/// Moves the checkpoint under the stream's lease, retrying while the store fails (not when fenced).
-pub(crate) async fn checkpoint_fenced(
-    store: &dyn StateStore,
-    metrics: &Metrics,
-    held: &HeldLease,
-    checkpoint: DateTime<Utc>,
-) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match store.set_checkpoint_fenced(checkpoint, &held.lease).await {
-            Ok(()) => return,
-            Err(error) if error.is_fenced() => return refused(metrics, held, None, &error),
-            Err(error) => {
-                tracing::error!(replica = %held.lease.owner, tenant = %held.lease.stream.tenant, content_type = %held.lease.stream.content_type, %error, "cannot move the checkpoint; retrying");
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
-    }
-}
-
-fn refused(metrics: &Metrics, held: &HeldLease, content_id: Option<&str>, error: &StateError) {
+/// Counts and logs a refused batch (one line per blob, for the record) and gives the stream up.
+fn refused(metrics: &Metrics, held: &HeldLease, batch: &CommitBatch, error: &StateError) {
     let stream = &held.lease.stream;
     metrics
         .commits_fenced
         .get_or_create(&Metrics::stream(&stream.tenant, &stream.content_type))
         .inc();
-    tracing::warn!(
-        replica = %held.lease.owner,
-        tenant = %stream.tenant,
-        content_type = %stream.content_type,
-        epoch = held.lease.epoch,
-        content_id = %content_id.unwrap_or("-"),
-        %error,
-        "commit rejected by the fencing check; giving the stream up"
-    );
+    let content_ids: Vec<&str> = batch
+        .blobs
+        .iter()
+        .map(|commit| commit.content_id.as_str())
+        .collect();
+    for content_id in if content_ids.is_empty() {
+        vec!["-"]
+    } else {
+        content_ids
+    } {
+        tracing::warn!(
+            replica = %held.lease.owner,
+            tenant = %stream.tenant,
+            content_type = %stream.content_type,
+            epoch = held.lease.epoch,
+            content_id = %content_id,
+            %error,
+            "commit rejected by the fencing check; giving the stream up"
+        );
+    }
     held.lose(Loss::Fenced);
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{EncodedBatch, SendOutcome, Sink, SinkError};
 use crate::encode::Format;
@@ -57,10 +57,14 @@ impl FileSink {
                     .await
                     .map_err(|source| self.io(source))?;
             }
-            let file = tokio::fs::OpenOptions::new()
+            let mut file = tokio::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .open(&self.path)
+                .await
+                .map_err(|source| self.io(source))?;
+            end_torn_line(&mut file)
                 .await
                 .map_err(|source| self.io(source))?;
             self.file = Some(file);
@@ -112,5 +116,48 @@ impl Sink for FileSink {
 
     async fn probe(&mut self) -> Result<(), SinkError> {
         self.open().await.map(|_| ())
+    }
+}
+
+/// A crash in the middle of a write can leave a partial last line; end it so the next line starts clean
+/// (the partial event is delivered again, whole, because its blob was not committed).
+async fn end_torn_line(file: &mut tokio::fs::File) -> std::io::Result<()> {
+    let length = file.metadata().await?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    file.seek(std::io::SeekFrom::Start(length - 1)).await?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last).await?;
+    if last[0] != b'\n' {
+        tracing::warn!(
+            bytes = length,
+            "the file ended in a partial line (a crash during a write); ending it"
+        );
+        file.write_all(b"\n").await?;
+        file.flush().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ended_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "{\"Id\":\"1\"}\n{\"Id\":\"2").unwrap();
+        let mut sink = FileSink::new(&FileSinkConfig {
+            name: "f".into(),
+            format: Format::Json,
+            path: path.clone(),
+        });
+        sink.probe().await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"Id\":\"1\"}\n{\"Id\":\"2\n"
+        );
     }
 }

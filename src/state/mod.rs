@@ -56,6 +56,15 @@ pub struct BlobCommit {
     pub checkpoint: Option<DateTime<Utc>>,
 }
 
+/// Several blobs and checkpoint moves committed together in one transaction (group commit).
+#[derive(Debug, Clone, Default)]
+pub struct CommitBatch {
+    /// Blobs done, each with its record Ids.
+    pub blobs: Vec<BlobCommit>,
+    /// New checkpoints, at most one per stream.
+    pub checkpoints: Vec<(StreamKey, DateTime<Utc>)>,
+}
+
 /// What kind of thing was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLetterKind {
@@ -175,14 +184,31 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError>;
-    /// Commits a blob, its record Ids and the new checkpoint in one transaction.
-    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError>;
-    /// Moves the checkpoint when no blob is in flight (a listing found nothing new).
+    /// Commits blobs, their record Ids and checkpoint moves in one transaction: all or nothing.
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError>;
+    /// Commits one blob, its record Ids and its stream's new checkpoint in one transaction.
+    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
+        let checkpoints = commit
+            .checkpoint
+            .map(|checkpoint| (commit.stream.clone(), checkpoint));
+        self.commit(&CommitBatch {
+            blobs: vec![commit.clone()],
+            checkpoints: checkpoints.into_iter().collect(),
+        })
+        .await
+    }
+    /// Moves a checkpoint (a listing found nothing new).
     async fn set_checkpoint(
         &self,
         stream: &StreamKey,
         checkpoint: DateTime<Utc>,
-    ) -> Result<(), StateError>;
+    ) -> Result<(), StateError> {
+        self.commit(&CommitBatch {
+            blobs: Vec::new(),
+            checkpoints: vec![(stream.clone(), checkpoint)],
+        })
+        .await
+    }
     /// Records a dead letter.
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError>;
     /// The most recent dead letters, newest first.
@@ -214,19 +240,37 @@ pub trait StateStore: Send + Sync {
     async fn release_lease(&self, lease: &Lease) -> Result<(), StateError>;
     /// Every lease row, by stream.
     async fn leases(&self) -> Result<Vec<LeaseInfo>, StateError>;
-    /// [`commit_blob`](StateStore::commit_blob), accepted only while `lease` is still held with its epoch —
-    /// checked in the same transaction; otherwise [`StateError::Fenced`] and nothing is written.
+    /// [`commit`](StateStore::commit) of a batch of one stream, accepted only while `lease` is still held
+    /// with its epoch — checked inside the same transaction; otherwise [`StateError::Fenced`] and nothing is
+    /// written.
+    async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError>;
+    /// [`commit_blob`](StateStore::commit_blob) under the fencing check.
     async fn commit_blob_fenced(
         &self,
         commit: &BlobCommit,
         lease: &Lease,
-    ) -> Result<(), StateError>;
-    /// [`set_checkpoint`](StateStore::set_checkpoint) under the same fencing check.
+    ) -> Result<(), StateError> {
+        let checkpoints = commit
+            .checkpoint
+            .map(|checkpoint| (commit.stream.clone(), checkpoint));
+        let batch = CommitBatch {
+            blobs: vec![commit.clone()],
+            checkpoints: checkpoints.into_iter().collect(),
+        };
+        self.commit_fenced(&batch, lease).await
+    }
+    /// Moves the lease's stream's checkpoint under the fencing check.
     async fn set_checkpoint_fenced(
         &self,
         checkpoint: DateTime<Utc>,
         lease: &Lease,
-    ) -> Result<(), StateError>;
+    ) -> Result<(), StateError> {
+        let batch = CommitBatch {
+            blobs: Vec::new(),
+            checkpoints: vec![(lease.stream.clone(), checkpoint)],
+        };
+        self.commit_fenced(&batch, lease).await
+    }
 }
 
 /// Times are stored as fixed-width UTC text so that they compare correctly as strings.

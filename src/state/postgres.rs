@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    Acquired, BlobCommit, DeadLetter, DeadLetterKind, Lease, LeaseInfo, StateError, StateStore,
+    Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease, LeaseInfo, StateError, StateStore,
     StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 use crate::config::Secret;
@@ -117,14 +117,19 @@ impl PostgresStore {
         }
     }
 
-    /// Commits a blob, its record Ids and the checkpoint; with a lease, only while it is still held.
-    async fn commit(&self, commit: &BlobCommit, lease: Option<&Lease>) -> Result<(), StateError> {
+    /// Commits a batch in one transaction; with a lease, only while it is still held (its row is locked
+    /// first, inside the transaction, so a takeover waits for this commit or this commit sees the takeover).
+    async fn write(&self, batch: &CommitBatch, lease: Option<&Lease>) -> Result<(), StateError> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
         if let Some(lease) = lease {
-            debug_assert_eq!(
-                lease.stream, commit.stream,
-                "a commit carries its own stream's lease"
+            debug_assert!(
+                batch.blobs.iter().all(|blob| blob.stream == lease.stream)
+                    && batch
+                        .checkpoints
+                        .iter()
+                        .all(|(stream, _)| *stream == lease.stream),
+                "a fenced batch holds only its lease's stream"
             );
             if !lease::check_fence(&mut tx, lease)
                 .await
@@ -133,72 +138,48 @@ impl PostgresStore {
                 return Err(lease::fenced(lease));
             }
         }
-        sqlx::query(
-            "INSERT INTO committed_blobs \
-             (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (stream, content_id) DO UPDATE SET content_created = EXCLUDED.content_created, \
-             expires_at = EXCLUDED.expires_at, committed_at = EXCLUDED.committed_at, \
-             records = EXCLUDED.records, commits = committed_blobs.commits + 1, \
-             other_owner_commits = committed_blobs.other_owner_commits \
-               + (committed_blobs.owner IS DISTINCT FROM EXCLUDED.owner)::int",
-        )
-        .bind(commit.stream.to_string())
-        .bind(&commit.content_id)
-        .bind(commit.content_created)
-        .bind(commit.content_expiration)
-        .bind(now)
-        .bind(i32::try_from(commit.record_ids.len()).unwrap_or(i32::MAX))
-        .bind(lease.map(|lease| lease.owner.as_str()))
-        .bind(lease.map(|lease| lease.epoch))
-        .execute(&mut *tx)
-        .await
-        .map_err(self.db("commit blob"))?;
-        if !commit.record_ids.is_empty() {
+        for commit in &batch.blobs {
             sqlx::query(
-                "INSERT INTO seen_records (tenant, record_id, committed_at) \
-                 SELECT DISTINCT $1, id, $3::timestamptz FROM unnest($2::text[]) AS id \
-                 ON CONFLICT (tenant, record_id) DO UPDATE SET committed_at = EXCLUDED.committed_at",
+                "INSERT INTO committed_blobs \
+                 (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (stream, content_id) DO UPDATE SET content_created = EXCLUDED.content_created, \
+                 expires_at = EXCLUDED.expires_at, committed_at = EXCLUDED.committed_at, \
+                 records = EXCLUDED.records, commits = committed_blobs.commits + 1, \
+                 other_owner_commits = committed_blobs.other_owner_commits \
+                   + (committed_blobs.owner IS DISTINCT FROM EXCLUDED.owner)::int",
             )
-            .bind(&commit.stream.tenant)
-            .bind(&commit.record_ids)
+            .bind(commit.stream.to_string())
+            .bind(&commit.content_id)
+            .bind(commit.content_created)
+            .bind(commit.content_expiration)
             .bind(now)
+            .bind(i32::try_from(commit.record_ids.len()).unwrap_or(i32::MAX))
+            .bind(lease.map(|lease| lease.owner.as_str()))
+            .bind(lease.map(|lease| lease.epoch))
             .execute(&mut *tx)
             .await
-            .map_err(self.db("commit record ids"))?;
+            .map_err(self.db("commit blob"))?;
+            if !commit.record_ids.is_empty() {
+                sqlx::query(
+                    "INSERT INTO seen_records (tenant, record_id, committed_at) \
+                     SELECT DISTINCT $1, id, $3::timestamptz FROM unnest($2::text[]) AS id \
+                     ON CONFLICT (tenant, record_id) DO UPDATE SET committed_at = EXCLUDED.committed_at",
+                )
+                .bind(&commit.stream.tenant)
+                .bind(&commit.record_ids)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db("commit record ids"))?;
+            }
         }
-        if let Some(checkpoint) = commit.checkpoint {
-            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, now)
+        for (stream, checkpoint) in &batch.checkpoints {
+            upsert_checkpoint(&mut tx, stream, *checkpoint, now)
                 .await
                 .map_err(self.db("move checkpoint"))?;
         }
         tx.commit().await.map_err(self.db("commit transaction"))
-    }
-
-    /// Moves a checkpoint; with a lease, only while it is still held.
-    async fn move_checkpoint(
-        &self,
-        stream: &StreamKey,
-        checkpoint: DateTime<Utc>,
-        lease: Option<&Lease>,
-    ) -> Result<(), StateError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(self.db("begin checkpoint"))?;
-        if let Some(lease) = lease {
-            if !lease::check_fence(&mut tx, lease)
-                .await
-                .map_err(self.db("check the lease"))?
-            {
-                return Err(lease::fenced(lease));
-            }
-        }
-        upsert_checkpoint(&mut tx, stream, checkpoint, Utc::now())
-            .await
-            .map_err(self.db("move checkpoint"))?;
-        tx.commit().await.map_err(self.db("commit checkpoint"))
     }
 }
 
@@ -263,16 +244,8 @@ impl StateStore for PostgresStore {
             .collect())
     }
 
-    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
-        self.commit(commit, None).await
-    }
-
-    async fn set_checkpoint(
-        &self,
-        stream: &StreamKey,
-        checkpoint: DateTime<Utc>,
-    ) -> Result<(), StateError> {
-        self.move_checkpoint(stream, checkpoint, None).await
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {
+        self.write(batch, None).await
     }
 
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -426,21 +399,8 @@ impl StateStore for PostgresStore {
         lease::all(&self.pool).await.map_err(self.db("read leases"))
     }
 
-    async fn commit_blob_fenced(
-        &self,
-        commit: &BlobCommit,
-        lease: &Lease,
-    ) -> Result<(), StateError> {
-        self.commit(commit, Some(lease)).await
-    }
-
-    async fn set_checkpoint_fenced(
-        &self,
-        checkpoint: DateTime<Utc>,
-        lease: &Lease,
-    ) -> Result<(), StateError> {
-        self.move_checkpoint(&lease.stream, checkpoint, Some(lease))
-            .await
+    async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
+        self.write(batch, Some(lease)).await
     }
 }
 

@@ -17,8 +17,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{
-    parse_time_text, time_text, Acquired, BlobCommit, DeadLetter, DeadLetterKind, Lease, LeaseInfo,
-    StateError, StateStore, StreamKey, StreamSummary, RECORD_ID_RETENTION,
+    parse_time_text, time_text, Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease,
+    LeaseInfo, StateError, StateStore, StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 
 /// Rows per multi-row statement (well under SQLite's parameter limit).
@@ -144,89 +144,70 @@ impl SqliteStore {
             })
     }
 
-    /// Commits a blob, its record Ids and the checkpoint; with a lease, only while it is still held.
-    async fn commit(&self, commit: &BlobCommit, lease: Option<&Lease>) -> Result<(), StateError> {
+    /// Commits a batch in one transaction; with a lease, only while it is still held (checked first,
+    /// inside the transaction).
+    async fn write(&self, batch: &CommitBatch, lease: Option<&Lease>) -> Result<(), StateError> {
         let now = time_text(Utc::now());
-        let stream = commit.stream.to_string();
         let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
         if let Some(lease) = lease {
-            debug_assert_eq!(
-                lease.stream, commit.stream,
-                "a commit carries its own stream's lease"
+            debug_assert!(
+                batch.blobs.iter().all(|blob| blob.stream == lease.stream)
+                    && batch
+                        .checkpoints
+                        .iter()
+                        .all(|(stream, _)| *stream == lease.stream),
+                "a fenced batch holds only its lease's stream"
             );
-            lease::check_fence(&mut tx, lease)
+            if !lease::check_fence(&mut tx, lease)
                 .await
                 .map_err(self.db("check the lease"))?
-                .then_some(())
-                .ok_or_else(|| lease::fenced(lease))?;
+            {
+                return Err(lease::fenced(lease));
+            }
         }
-        sqlx::query(
-            "INSERT INTO committed_blobs \
-             (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (stream, content_id) DO UPDATE SET content_created = excluded.content_created, \
-             expires_at = excluded.expires_at, committed_at = excluded.committed_at, \
-             records = excluded.records, commits = commits + 1, \
-             other_owner_commits = other_owner_commits + (owner IS NOT excluded.owner)",
-        )
-        .bind(&stream)
-        .bind(&commit.content_id)
-        .bind(time_text(commit.content_created))
-        .bind(time_text(commit.content_expiration))
-        .bind(&now)
-        .bind(commit.record_ids.len() as i64)
-        .bind(lease.map(|lease| lease.owner.as_str()))
-        .bind(lease.map(|lease| lease.epoch))
-        .execute(&mut *tx)
-        .await
-        .map_err(self.db("commit blob"))?;
-        for chunk in commit.record_ids.chunks(CHUNK) {
-            let mut query = QueryBuilder::new(
-                "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
-            );
-            query.push_values(chunk, |mut row, id| {
-                row.push_bind(&commit.stream.tenant)
-                    .push_bind(id)
-                    .push_bind(&now);
-            });
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.db("commit record ids"))?;
+        for commit in &batch.blobs {
+            sqlx::query(
+                "INSERT INTO committed_blobs \
+                 (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (stream, content_id) DO UPDATE SET content_created = excluded.content_created, \
+                 expires_at = excluded.expires_at, committed_at = excluded.committed_at, \
+                 records = excluded.records, commits = commits + 1, \
+                 other_owner_commits = other_owner_commits + (owner IS NOT excluded.owner)",
+            )
+            .bind(commit.stream.to_string())
+            .bind(&commit.content_id)
+            .bind(time_text(commit.content_created))
+            .bind(time_text(commit.content_expiration))
+            .bind(&now)
+            .bind(commit.record_ids.len() as i64)
+            .bind(lease.map(|lease| lease.owner.as_str()))
+            .bind(lease.map(|lease| lease.epoch))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db("commit blob"))?;
+            for chunk in commit.record_ids.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
+                );
+                query.push_values(chunk, |mut row, id| {
+                    row.push_bind(&commit.stream.tenant)
+                        .push_bind(id)
+                        .push_bind(&now);
+                });
+                query
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db("commit record ids"))?;
+            }
         }
-        if let Some(checkpoint) = commit.checkpoint {
-            upsert_checkpoint(&mut tx, &commit.stream, checkpoint, &now)
+        for (stream, checkpoint) in &batch.checkpoints {
+            upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
                 .await
                 .map_err(self.db("move checkpoint"))?;
         }
         tx.commit().await.map_err(self.db("commit transaction"))
-    }
-
-    /// Moves a checkpoint; with a lease, only while it is still held.
-    async fn move_checkpoint(
-        &self,
-        stream: &StreamKey,
-        checkpoint: DateTime<Utc>,
-        lease: Option<&Lease>,
-    ) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(self.db("begin checkpoint"))?;
-        if let Some(lease) = lease {
-            lease::check_fence(&mut tx, lease)
-                .await
-                .map_err(self.db("check the lease"))?
-                .then_some(())
-                .ok_or_else(|| lease::fenced(lease))?;
-        }
-        upsert_checkpoint(&mut tx, stream, checkpoint, &now)
-            .await
-            .map_err(self.db("move checkpoint"))?;
-        tx.commit().await.map_err(self.db("commit checkpoint"))
     }
 
     fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
@@ -302,16 +283,8 @@ impl StateStore for SqliteStore {
         Ok(found)
     }
 
-    async fn commit_blob(&self, commit: &BlobCommit) -> Result<(), StateError> {
-        self.commit(commit, None).await
-    }
-
-    async fn set_checkpoint(
-        &self,
-        stream: &StreamKey,
-        checkpoint: DateTime<Utc>,
-    ) -> Result<(), StateError> {
-        self.move_checkpoint(stream, checkpoint, None).await
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {
+        self.write(batch, None).await
     }
 
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -467,21 +440,8 @@ impl StateStore for SqliteStore {
         lease::all(&self.pool).await.map_err(self.db("read leases"))
     }
 
-    async fn commit_blob_fenced(
-        &self,
-        commit: &BlobCommit,
-        lease: &Lease,
-    ) -> Result<(), StateError> {
-        self.commit(commit, Some(lease)).await
-    }
-
-    async fn set_checkpoint_fenced(
-        &self,
-        checkpoint: DateTime<Utc>,
-        lease: &Lease,
-    ) -> Result<(), StateError> {
-        self.move_checkpoint(&lease.stream, checkpoint, Some(lease))
-            .await
+    async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
+        self.write(batch, Some(lease)).await
     }
 }
 

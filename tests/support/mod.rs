@@ -132,3 +132,98 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Committed blob ids and record ids, read from the SQLite state file while the binary may be running.
+pub async fn committed(
+    state: &Path,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+) {
+    use sqlx::Row;
+    if !state.exists() {
+        return Default::default();
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(state)
+        .read_only(true);
+    let Ok(pool) = sqlx::SqlitePool::connect_with(options).await else {
+        return Default::default();
+    };
+    let blobs = sqlx::query("SELECT content_id FROM committed_blobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    let records = sqlx::query("SELECT record_id FROM seen_records")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    pool.close().await;
+    (
+        blobs
+            .into_iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect(),
+        records
+            .into_iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect(),
+    )
+}
+
+/// Dead letters as (kind, content_id, reason).
+pub async fn dead_letters(state: &Path) -> Vec<(String, String, String)> {
+    use sqlx::Row;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(state)
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("state file opens");
+    let rows = sqlx::query("SELECT kind, content_id, reason FROM dead_letters")
+        .fetch_all(&pool)
+        .await
+        .expect("dead letters");
+    pool.close().await;
+    rows.into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+/// Sends a signal to a child process.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Waits until `condition` holds or `deadline` passes; returns whether it held.
+pub async fn wait_for(deadline: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    condition()
+}
+
+/// Like [`read_jsonl`], but lines torn by a kill -9 in the middle of a write are counted, not parsed.
+pub fn read_jsonl_torn(path: &Path) -> (Vec<serde_json::Value>, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut torn = 0;
+    let records = text
+        .lines()
+        .filter_map(|line| match serde_json::from_str(line) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                torn += 1;
+                None
+            }
+        })
+        .collect();
+    (records, torn)
+}

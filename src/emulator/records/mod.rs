@@ -17,7 +17,7 @@ mod url_click;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::rng::{hash2, DetRng};
+use super::rng::{hash_n, DetRng};
 use obj::Obj;
 
 /// The ATP record types and their share among ATP records in `Audit.General`.
@@ -156,7 +156,7 @@ pub(crate) fn plan(
     created: DateTime<Utc>,
     atp_fraction: f64,
 ) -> RecordPlan {
-    let mut rng = DetRng::new(hash2(blob_seed, &index.to_string()));
+    let mut rng = DetRng::new(hash_n(blob_seed, index));
     let id = rng.uuid();
     let record_type = if content_type == "Audit.General" && rng.chance(atp_fraction) {
         let total: u64 = ATP_WEIGHTS.iter().map(|(_, w)| w).sum();

@@ -1,54 +1,28 @@
-//! HTTP sinks (placeholder until the HTTP sinks land).
+//! HTTP sinks: generic `http`, `splunk_hec` (with indexer acknowledgement), `elasticsearch` (bulk) and
+//! `sentinel` (Azure Monitor Logs Ingestion API).
+//!
+//! All four share one core (`core/`): a reqwest client with rustls and connection reuse, request bodies split
+//! to respect `batch_max_events` / `batch_max_bytes`, up to `max_in_flight` requests of a batch at once, and
+//! one classification of answers (`retry.rs`) into delivered / retry (honouring `Retry-After`) / rejected.
+//! The pipeline owns the retry loop: a sink's `send` classifies each event once and returns.
+//!
+//! Acknowledged means: a 2xx answer without a per-item failure (`elasticsearch` looks at every item), and for
+//! `splunk_hec` with `indexer_ack = true`, the ack poll saying `true`.
 
-use serde::Deserialize;
+mod config;
+mod core;
+mod elasticsearch;
+mod generic;
+mod retry;
+mod sentinel;
+mod splunk_hec;
 
-use super::{Sink, SinkError};
-use crate::encode::Format;
+pub use elasticsearch::ElasticsearchSinkConfig;
+pub use generic::{AuthKind, BodyKind, HttpSinkConfig};
+pub use sentinel::SentinelSinkConfig;
+pub use splunk_hec::SplunkHecSinkConfig;
 
-macro_rules! placeholder_config {
-    ($name:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            /// Sink name (unique).
-            pub name: String,
-            /// Payload format.
-            #[serde(default)]
-            pub format: Format,
-        }
-
-        impl $name {
-            pub(crate) fn validate(&self) -> Vec<(String, String)> {
-                Vec::new()
-            }
-        }
-    };
-}
-
-placeholder_config!(HttpSinkConfig, "`type = \"http\"`");
-placeholder_config!(SplunkHecSinkConfig, "`type = \"splunk_hec\"`");
-placeholder_config!(ElasticsearchSinkConfig, "`type = \"elasticsearch\"`");
-placeholder_config!(SentinelSinkConfig, "`type = \"sentinel\"`");
-
-fn unavailable(name: &str) -> Result<Box<dyn Sink>, SinkError> {
-    Err(SinkError::Config {
-        sink: name.to_string(),
-        message: "this sink type is not available in this build".into(),
-    })
-}
-
-pub(crate) fn build_http(config: &HttpSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    unavailable(&config.name)
-}
-pub(crate) fn build_splunk_hec(config: &SplunkHecSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    unavailable(&config.name)
-}
-pub(crate) fn build_elasticsearch(
-    config: &ElasticsearchSinkConfig,
-) -> Result<Box<dyn Sink>, SinkError> {
-    unavailable(&config.name)
-}
-pub(crate) fn build_sentinel(config: &SentinelSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    unavailable(&config.name)
-}
+pub(crate) use elasticsearch::build_elasticsearch;
+pub(crate) use generic::build_http;
+pub(crate) use sentinel::build_sentinel;
+pub(crate) use splunk_hec::build_splunk_hec;

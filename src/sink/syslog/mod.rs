@@ -1,34 +1,57 @@
-//! Syslog sink (placeholder until the syslog sink lands).
+//! Syslog sink: frames encoded events as RFC 5424 or RFC 3164 and writes them over UDP, TCP, TLS or RELP.
+//!
+//! Acknowledgement: an event is acknowledged when the transport confirms it — a completed write and flush on
+//! TCP/TLS (over one long-lived connection; a broken connection makes the pipeline resend the batch after the
+//! sink reconnects, and the sink itself resends its recent window), an `rsp 200` on RELP, the send call on UDP
+//! (best effort, documented as such).
+//!
+//! Layout: [`config`] (keys, defaults, validation), `encoder` (RFC 5424 / 3164 headers, escaping, truncation),
+//! `framing` (octet counting, LF), `transport` (UDP/TCP/TLS connections, backoff), `tls` (rustls set-up and
+//! handshake diagnostics), `replay` (resending the recent window after a broken stream), `sink` (the [`Sink`]
+//! implementation for UDP/TCP/TLS), `relp` (the RELP session and its [`Sink`]).
 
-use serde::Deserialize;
+mod config;
+mod encoder;
+mod framing;
+mod relp;
+mod replay;
+mod sink;
+mod tls;
+mod transport;
+
+pub use config::{Facility, Framing, Protocol, Severity, SyslogSinkConfig, Transport};
 
 use super::{Sink, SinkError};
-use crate::encode::Format;
+use transport::Endpoint;
 
-/// `type = "syslog"`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyslogSinkConfig {
-    /// Sink name (unique).
-    pub name: String,
-    /// Payload format of the MSG part.
-    #[serde(default)]
-    pub format: Format,
-    /// `host:port` of the receiver.
-    pub address: String,
-}
-
-impl SyslogSinkConfig {
-    pub(crate) fn validate(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
-
-/// Builds the syslog sink.
+/// Builds the syslog sink from a validated config. Does not connect: the first `send` or `probe` does.
 pub(crate) fn build(config: &SyslogSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
-    Err(SinkError::Config {
+    let config_error = |message: String| SinkError::Config {
         sink: config.name.clone(),
-        message: "the syslog sink is not available in this build".into(),
+        message,
+    };
+    let tls = if config.transport.uses_tls() {
+        if !config.tls_verify {
+            tracing::warn!(sink = %config.name, address = %config.address,
+                "tls_verify = false: the syslog receiver's certificate is NOT verified; anyone on the path \
+                 can read and alter the events");
+        }
+        let client_config = tls::client_config(config).map_err(config_error)?;
+        let name = tls::server_name(config).map_err(config_error)?;
+        Some((transport::connector(client_config), name))
+    } else {
+        None
+    };
+    let endpoint = Endpoint {
+        address: config.address.clone(),
+        tls,
+        timeout: config.timeout,
+    };
+    Ok(match config.transport {
+        Transport::Relp | Transport::RelpTls => Box::new(relp::RelpSink::new(config, endpoint)),
+        Transport::Udp | Transport::Tcp | Transport::Tls => {
+            Box::new(sink::SyslogSink::new(config, endpoint))
+        }
     })
 }
 

@@ -1,0 +1,403 @@
+//! RecordType 64, `AirInvestigationData`: a status change of an automated investigation (AIR).
+//!
+//! `Data` is the triggering alert as a JSON-encoded string (some records repeat keys inside it, e.g. `QueryTime`;
+//! the last value wins). `Actions` are objects, or JSON strings of objects. Both are decoded into
+//! [`serde_json::Value`]s, and their entities are flattened into [`AirEntities`] for pivoting: mail messages,
+//! clusters, IPs, URLs, mailboxes and file hashes, whichever `Type` spelling they use.
+
+use std::borrow::Cow;
+
+use serde::de::MapAccess;
+use serde_json::Value;
+
+use super::decode::{self, Model, Scalar};
+use super::hash;
+use super::time::{self, Timestamp};
+use super::Assessment;
+
+/// An AirInvestigationData record's own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AirInvestigation {
+    /// `InvestigationId`, e.g. `urn:ZappedUrlInvestigation:…`.
+    pub investigation_id: Option<String>,
+    /// `InvestigationName`.
+    pub investigation_name: Option<String>,
+    /// `InvestigationType`, e.g. `ZappedUrlInvestigation`.
+    pub investigation_type: Option<String>,
+    /// `LastUpdateTimeUtc`.
+    pub last_update_time: Option<Timestamp>,
+    /// `StartTimeUtc`.
+    pub start_time: Option<Timestamp>,
+    /// `EndTimeUtc` (year 1 while running).
+    pub end_time: Option<Timestamp>,
+    /// `RunningTime` in seconds (number or string).
+    pub running_time: Option<Scalar>,
+    /// `Status`: Running, Pending Action, Threats Found, Remediated, …
+    pub status: Option<String>,
+    /// `DeepLinkUrl` (docs: `DeeplinkURL`).
+    pub deep_link_url: Option<String>,
+    /// `Actions[]`, each decoded to an object when it was a JSON string.
+    pub actions: Vec<Value>,
+    /// `Data`, decoded from its JSON string (kept as a string when it is not JSON).
+    pub data: Option<Value>,
+    /// Entities of `Data` and `Actions`, flattened.
+    pub entities: AirEntities,
+}
+
+impl Model for AirInvestigation {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "investigationid" => self.investigation_id = decode::text(map)?,
+            "investigationname" => self.investigation_name = decode::text(map)?,
+            "investigationtype" => self.investigation_type = decode::text(map)?,
+            "lastupdatetimeutc" => self.last_update_time = time::timestamp(map)?,
+            "starttimeutc" => self.start_time = time::timestamp(map)?,
+            "endtimeutc" => self.end_time = time::timestamp(map)?,
+            "runningtime" => self.running_time = decode::scalar(map)?,
+            "status" => self.status = decode::text(map)?,
+            "deeplinkurl" => self.deep_link_url = decode::text(map)?,
+            "actions" => self.actions = decode_actions(map.next_value::<Value>()?),
+            "data" => {
+                self.data =
+                    Some(decode_embedded(map.next_value::<Value>()?)).filter(|v| !v.is_null())
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A value that may be a JSON-encoded string: decoded when it is one, kept as it is otherwise.
+fn decode_embedded(value: Value) -> Value {
+    match value {
+        Value::String(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(decoded @ (Value::Object(_) | Value::Array(_))) => decoded,
+            _ => Value::String(text),
+        },
+        other => other,
+    }
+}
+
+/// `Actions`: a list of objects or JSON strings (or, tolerated, one JSON string holding the list).
+fn decode_actions(value: Value) -> Vec<Value> {
+    match decode_embedded(value) {
+        Value::Array(items) => items.into_iter().map(decode_embedded).collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// What the entities of an investigation name, deduplicated, in order of appearance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AirEntities {
+    /// URLs: `url` entities and the `Urls` of mail messages.
+    pub urls: Vec<String>,
+    /// IPs: `ip` entities and `SenderIP` of mail messages.
+    pub ips: Vec<String>,
+    /// Users: mailbox addresses, UPNs and mail recipients.
+    pub users: Vec<String>,
+    /// File hashes, SHA256 as lowercase hex.
+    pub hashes: Vec<String>,
+    /// File names.
+    pub files: Vec<String>,
+    /// Mail recipients.
+    pub recipients: Vec<String>,
+    /// Mail senders (`Sender` / `P2Sender`).
+    pub senders: Vec<String>,
+    /// NetworkMessageIds of mail messages and clusters.
+    pub network_message_ids: Vec<String>,
+    /// InternetMessageIds of mail messages.
+    pub internet_message_ids: Vec<String>,
+    /// Subjects of mail messages.
+    pub subjects: Vec<String>,
+}
+
+/// Entity `Type`, whichever spelling: `mail-message`, `mailMessage` and `MailMessage` are one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityType {
+    /// `mail-message` / `mailMessage`.
+    MailMessage,
+    /// `MailCluster` / `mailCluster`.
+    MailCluster,
+    /// `ip`.
+    Ip,
+    /// `url`.
+    Url,
+    /// `mailbox`.
+    Mailbox,
+    /// `account` / `user`.
+    Account,
+    /// `file`.
+    File,
+    /// `filehash` / `file-hash`.
+    FileHash,
+    /// Anything else.
+    Other,
+}
+
+impl EntityType {
+    /// Classifies a `Type` value, ignoring case, `-` and `_`.
+    pub fn parse(text: &str) -> EntityType {
+        let mut buf = [0u8; 16];
+        let mut len = 0;
+        for b in text.bytes().filter(|b| *b != b'-' && *b != b'_') {
+            match buf.get_mut(len) {
+                Some(slot) => *slot = b.to_ascii_lowercase(),
+                None => return EntityType::Other,
+            }
+            len += 1;
+        }
+        match &buf[..len] {
+            b"mailmessage" => EntityType::MailMessage,
+            b"mailcluster" => EntityType::MailCluster,
+            b"ip" => EntityType::Ip,
+            b"url" => EntityType::Url,
+            b"mailbox" => EntityType::Mailbox,
+            b"account" | b"user" => EntityType::Account,
+            b"file" => EntityType::File,
+            b"filehash" => EntityType::FileHash,
+            _ => EntityType::Other,
+        }
+    }
+}
+
+// === impl AirEntities ===
+
+impl AirEntities {
+    /// Collects the entities of `Data.Entities` and of every action's `Entities`.
+    pub fn collect(data: Option<&Value>, actions: &[Value]) -> AirEntities {
+        let mut out = AirEntities::default();
+        let lists = data
+            .into_iter()
+            .chain(actions)
+            .filter_map(|v| v.get("Entities"))
+            .filter_map(Value::as_array);
+        for entity in lists.flatten() {
+            out.entity(entity);
+        }
+        out
+    }
+
+    fn entity(&mut self, entity: &Value) {
+        let Some(obj) = entity.as_object() else {
+            return;
+        };
+        let field = |name: &str| {
+            obj.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let each = |name: &str| {
+            obj.get(name)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        };
+        match field("Type").map_or(EntityType::Other, EntityType::parse) {
+            EntityType::MailMessage => {
+                if let Some(r) = field("Recipient") {
+                    push(&mut self.recipients, r);
+                    push(&mut self.users, r);
+                }
+                for sender in [field("Sender"), field("P2Sender")]
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| *s != "<>")
+                {
+                    push(&mut self.senders, sender);
+                }
+                push_opt(&mut self.ips, field("SenderIP"));
+                push_opt(&mut self.network_message_ids, field("NetworkMessageId"));
+                push_opt(&mut self.internet_message_ids, field("InternetMessageId"));
+                push_opt(&mut self.subjects, field("Subject"));
+                for url in each("Urls").filter_map(Value::as_str) {
+                    push(&mut self.urls, url);
+                }
+                for file in each("Files") {
+                    self.file(file);
+                }
+            }
+            EntityType::MailCluster => {
+                for id in each("NetworkMessageIds").filter_map(Value::as_str) {
+                    push(&mut self.network_message_ids, id);
+                }
+            }
+            EntityType::Ip => push_opt(&mut self.ips, field("Address")),
+            EntityType::Url => push_opt(&mut self.urls, field("Url")),
+            EntityType::Mailbox | EntityType::Account => {
+                push_opt(&mut self.users, field("MailboxPrimaryAddress"));
+                push_opt(&mut self.users, field("Upn"));
+            }
+            EntityType::File => self.file(entity),
+            EntityType::FileHash => self.file_hash(entity),
+            EntityType::Other => {}
+        }
+    }
+
+    fn file(&mut self, file: &Value) {
+        push_opt(
+            &mut self.files,
+            file.get("Name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty()),
+        );
+        for hash in file
+            .get("FileHashes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            self.file_hash(hash);
+        }
+    }
+
+    fn file_hash(&mut self, hash: &Value) {
+        let Some(value) = hash
+            .get("Value")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            return;
+        };
+        let sha256 = hash
+            .get("Algorithm")
+            .and_then(Value::as_str)
+            .is_none_or(|a| a.eq_ignore_ascii_case("SHA256"));
+        let normalized = match sha256.then(|| hash::to_hex(value)).flatten() {
+            Some(hex) => hex,
+            None => hash::normalize_other(value),
+        };
+        push(&mut self.hashes, &normalized);
+    }
+}
+
+/// Appends `value` unless an equal one (ignoring ASCII case) is already there.
+fn push(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+        list.push(value.to_owned());
+    }
+}
+
+fn push_opt(list: &mut Vec<String>, value: Option<&str>) {
+    if let Some(value) = value {
+        push(list, value);
+    }
+}
+
+// === impl AirInvestigation ===
+
+impl AirInvestigation {
+    /// A string field of the decoded `Data` alert (`AlertDisplayName`, `Severity`, `DetectionTechnology`, …).
+    pub fn alert_field(&self, name: &str) -> Option<&str> {
+        self.data
+            .as_ref()?
+            .get(name)?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The alert's own link (`Data.ExtendedLinks[0].Href`).
+    pub fn alert_link(&self) -> Option<&str> {
+        let links = self.data.as_ref()?.get("ExtendedLinks")?.as_array()?;
+        links.iter().find_map(|l| l.get("Href")?.as_str())
+    }
+
+    /// `RunningTime` in seconds, when it is a number.
+    pub fn running_seconds(&self) -> Option<i64> {
+        self.running_time.as_ref().and_then(Scalar::as_int)
+    }
+
+    /// Each action as `ActionType:ActionStatus` (or its id), for one-line formats.
+    pub fn action_summaries(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        self.actions.iter().filter_map(|action| {
+            let get = |k: &str| {
+                action
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
+            match (get("ActionType"), get("ActionStatus")) {
+                (Some(t), Some(s)) => Some(Cow::Owned(format!("{t}:{s}"))),
+                (Some(t), None) => Some(Cow::Borrowed(t)),
+                _ => get("ActionId").or_else(|| get("id")).map(Cow::Borrowed),
+            }
+        })
+    }
+
+    /// Classification by `Status`: see `docs/formats.md` for the table.
+    pub(crate) fn assess(&self) -> Assessment {
+        let status = self
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let lower = status.map(str::to_ascii_lowercase).unwrap_or_default();
+        let (severity, alert) = match lower.as_str() {
+            "threats found" => (8, true),
+            "pending action" | "pending approval" | "partially remediated" => (7, true),
+            "remediated" => (6, true),
+            "failed" => (5, false),
+            s if s.starts_with("terminated") => (4, false),
+            "running" | "investigation started" | "starting" | "queued" => (3, false),
+            "no threats found" | "benign" => (2, false),
+            _ => (3, false),
+        };
+        let name = match status {
+            Some(status) => Cow::Owned(format!("Automated investigation: {status}")),
+            None => Cow::Borrowed("Automated investigation update"),
+        };
+        Assessment {
+            alert,
+            severity,
+            name,
+            category: &["intrusion_detection", "threat"],
+            types: if alert { &["indicator"] } else { &["info"] },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_types_match_in_every_spelling() {
+        for t in ["mail-message", "mailMessage", "MailMessage"] {
+            assert_eq!(EntityType::parse(t), EntityType::MailMessage, "{t}");
+        }
+        for t in ["MailCluster", "mailCluster"] {
+            assert_eq!(EntityType::parse(t), EntityType::MailCluster, "{t}");
+        }
+        assert_eq!(
+            EntityType::parse("an-unusually-long-entity-type-name"),
+            EntityType::Other
+        );
+    }
+
+    #[test]
+    fn data_with_repeated_keys_decodes_and_keeps_the_last() {
+        let data = decode_embedded(Value::String(
+            r#"{"QueryTime":"2024-10-31T13:31:54Z","QueryTime":"10/31/2024"}"#.into(),
+        ));
+        assert_eq!(
+            data.get("QueryTime").and_then(Value::as_str),
+            Some("10/31/2024")
+        );
+    }
+
+    #[test]
+    fn actions_as_strings_and_as_objects_decode_alike() {
+        let from_strings =
+            decode_actions(serde_json::json!([r#"{"ActionType":"EmailRemediation"}"#]));
+        let from_objects = decode_actions(serde_json::json!([{"ActionType":"EmailRemediation"}]));
+        assert_eq!(from_strings, from_objects);
+    }
+
+    #[test]
+    fn a_data_string_that_is_not_json_is_kept_as_text() {
+        assert_eq!(
+            decode_embedded(Value::String("not json".into())),
+            Value::String("not json".into())
+        );
+    }
+}

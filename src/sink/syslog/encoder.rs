@@ -1,0 +1,234 @@
+//! Syslog message encoding: wraps an encoded payload in an RFC 5424 or RFC 3164 header.
+//!
+//! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME atp-forwarder - MSGID [SD-ID id="…" recordType="…" tenant="…"] MSG`.
+//! TIMESTAMP is the record's CreationTime in UTC (at most 6 fraction digits; the time of sending when
+//! CreationTime cannot be read), MSGID the Operation (printable US-ASCII, at most 32 characters), and the
+//! structured-data values escape `"`, `\` and `]`. No BOM precedes MSG: the payload is UTF-8 as encoded, and
+//! several SIEM parsers show a BOM as garbage at the start of the message.
+//!
+//! RFC 3164: `<PRI>Mmm dd hh:mm:ss HOSTNAME atp-forwarder: MSG`, the timestamp in UTC (the format has no zone).
+//!
+//! Truncation, when a limit applies, shortens MSG only, on a UTF-8 character boundary: a message is never
+//! longer than the limit and never carries a split character.
+
+use std::io::Write;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+
+use super::config::{is_printable, Protocol, Severity, SyslogSinkConfig};
+use crate::event::Event;
+
+/// APP-NAME (RFC 5424) and TAG (RFC 3164).
+pub(crate) const APP_NAME: &str = "atp-forwarder";
+
+/// Longest MSGID (RFC 5424 §6.2.7).
+const MSGID_MAX: usize = 32;
+
+/// Longest HOSTNAME (RFC 5424 §6.2.4).
+const HOSTNAME_MAX: usize = 255;
+
+/// How one message came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// The whole payload is in the message.
+    Whole,
+    /// MSG was cut: `kept` of `original` payload bytes are in the message.
+    Truncated { original: usize, kept: usize },
+}
+
+/// The header alone is longer than the size limit (a very long tenant name or hostname).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the syslog header alone takes {header} bytes, more than max_message_bytes = {limit}")]
+pub(crate) struct HeaderTooLong {
+    pub(crate) header: usize,
+    pub(crate) limit: usize,
+}
+
+/// Writes syslog messages for one sink.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoder {
+    protocol: Protocol,
+    facility: u8,
+    severity: Severity,
+    alert_severity: Severity,
+    hostname: String,
+    sd_id: String,
+    max_message_bytes: Option<usize>,
+}
+
+// === impl Encoder ===
+
+impl Encoder {
+    /// An encoder for a validated config; HOSTNAME defaults to this machine's name.
+    pub(crate) fn new(config: &SyslogSinkConfig) -> Encoder {
+        let hostname = match &config.hostname {
+            Some(hostname) => printable(hostname, HOSTNAME_MAX),
+            None => printable(&gethostname::gethostname().to_string_lossy(), HOSTNAME_MAX),
+        };
+        Encoder {
+            protocol: config.protocol,
+            facility: config.facility as u8,
+            severity: config.severity,
+            alert_severity: config.alert_severity,
+            hostname,
+            sd_id: config.sd_id.clone(),
+            max_message_bytes: config.effective_max_message_bytes(),
+        }
+    }
+
+    /// The size limit in effect, if any.
+    pub(crate) fn max_message_bytes(&self) -> Option<usize> {
+        self.max_message_bytes
+    }
+
+    /// Appends one message (no framing) for `event` with `payload` as MSG to `out`.
+    pub(crate) fn encode(
+        &self,
+        tenant: &str,
+        event: &Event,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Fit, HeaderTooLong> {
+        let start = out.len();
+        let severity = if event.is_alert() {
+            self.alert_severity
+        } else {
+            self.severity
+        };
+        let pri = self.facility * 8 + severity as u8;
+        let time = parse_creation_time(&event.record.creation_time).unwrap_or_else(Utc::now);
+        let record = &event.record;
+        // Writing into a Vec cannot fail: the write! results are ignored.
+        match self.protocol {
+            Protocol::Rfc5424 => {
+                let msgid = printable(&record.operation, MSGID_MAX);
+                let _ = write!(
+                    out,
+                    "<{pri}>1 {} {} {APP_NAME} - {} [{}",
+                    rfc5424_timestamp(time),
+                    dash_if_empty(&self.hostname),
+                    dash_if_empty(&msgid),
+                    self.sd_id
+                );
+                write_param(out, "id", &record.id);
+                write_param(out, "recordType", &record.record_type.to_string());
+                write_param(out, "tenant", tenant);
+                out.push(b']');
+                if !payload.is_empty() {
+                    out.push(b' ');
+                }
+            }
+            Protocol::Rfc3164 => {
+                let _ = write!(
+                    out,
+                    "<{pri}>{} {} {APP_NAME}: ",
+                    time.format("%b %e %H:%M:%S"),
+                    dash_if_empty(&self.hostname)
+                );
+            }
+        }
+        let header = out.len() - start;
+        let Some(limit) = self.max_message_bytes else {
+            out.extend_from_slice(payload);
+            return Ok(Fit::Whole);
+        };
+        if header > limit || (header == limit && !payload.is_empty()) {
+            out.truncate(start);
+            return Err(HeaderTooLong { header, limit });
+        }
+        let room = limit.saturating_sub(header);
+        let kept = floor_char_boundary(payload, room);
+        out.extend_from_slice(&payload[..kept]);
+        if kept == payload.len() {
+            Ok(Fit::Whole)
+        } else {
+            Ok(Fit::Truncated {
+                original: payload.len(),
+                kept,
+            })
+        }
+    }
+}
+
+/// CreationTime as UTC: RFC 3339 with a zone, or `YYYY-MM-DDTHH:MM:SS[.f]` without one (meaning UTC).
+pub(crate) fn parse_creation_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// RFC 3339 in UTC with `Z`, at most 6 fraction digits, none when the time has no fraction.
+fn rfc5424_timestamp(time: DateTime<Utc>) -> String {
+    let micros = time.nanosecond() / 1_000;
+    let format = if micros == 0 {
+        SecondsFormat::Secs
+    } else if micros % 1_000 == 0 {
+        SecondsFormat::Millis
+    } else {
+        SecondsFormat::Micros
+    };
+    time.to_rfc3339_opts(format, true)
+}
+
+/// ` name="value"` with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
+fn write_param(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(b' ');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_param_value(value, out);
+    out.push(b'"');
+}
+
+/// Escapes `"`, `\` and `]` with a backslash.
+pub(crate) fn escape_param_value(value: &str, out: &mut Vec<u8>) {
+    for &byte in value.as_bytes() {
+        if matches!(byte, b'"' | b'\\' | b']') {
+            out.push(b'\\');
+        }
+        out.push(byte);
+    }
+}
+
+/// `value` with every character outside printable US-ASCII replaced by `_`, cut to `max` characters.
+pub(crate) fn printable(value: &str, max: usize) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && is_printable(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
+fn dash_if_empty(value: &str) -> &str {
+    if value.is_empty() {
+        "-"
+    } else {
+        value
+    }
+}
+
+/// The largest `n <= max` such that `bytes[..n]` does not end inside a UTF-8 sequence.
+pub(crate) fn floor_char_boundary(bytes: &[u8], max: usize) -> usize {
+    if max >= bytes.len() {
+        return bytes.len();
+    }
+    let mut end = max;
+    // A continuation byte at `end` belongs to a character that started before it: drop that character.
+    while end > 0 && bytes[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    end
+}
+
+#[cfg(test)]
+#[path = "encoder_tests.rs"]
+mod tests;

@@ -1,0 +1,375 @@
+//! Delivery guarantees under faults, shown with the real binary against the emulator: kill -9 loops, a
+//! hostile API, throttling, and SIGTERM.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use atp_forwarder::emulator::{EmulatorConfig, ThrottleStyle};
+use rand::{Rng, SeedableRng};
+use support::*;
+
+/// Starts `run` (following, or `--once`) with output captured in files of the work directory.
+fn spawn_run(work: &Workdir, config: &std::path::Path, once: bool, log: &str) -> Child {
+    let mut command = binary();
+    command.arg("run").arg("--config").arg(config);
+    if once {
+        command.arg("--once");
+    }
+    let stderr = std::fs::File::create(work.path(log)).expect("log file");
+    command
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("binary starts")
+}
+
+fn log(work: &Workdir, name: &str) -> String {
+    std::fs::read_to_string(work.path(name)).unwrap_or_default()
+}
+
+/// These tests load both cores; they run one at a time so their timing bounds hold.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn large_history(config: &mut EmulatorConfig) {
+    config.history = Duration::from_secs(26 * 3600);
+    config.blob_interval = Duration::from_secs(7 * 60);
+    config.records_per_blob = 400;
+    config.atp_fraction = 0.6;
+    config.page_size = 50;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_kill_9s_lose_nothing_and_duplicate_only_blobs_in_flight() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(large_history).await;
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let blob_of: BTreeMap<String, String> = expected
+        .iter()
+        .map(|r| (r.id.clone(), r.content_id.clone()))
+        .collect();
+    let blobs: BTreeSet<&String> = expected.iter().map(|r| &r.content_id).collect();
+    assert!(
+        expected.len() >= 50_000 && blobs.len() >= 200,
+        "{} events in {} blobs",
+        expected.len(),
+        blobs.len()
+    );
+
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "batch_events = 200");
+    let state = work.path("state/state.db");
+    let seed: u64 = rand::thread_rng().gen();
+    println!("kill loop seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Blobs that were not committed at the moment of some kill: the only ones allowed to repeat events.
+    let mut open_at_a_kill: BTreeSet<String> = BTreeSet::new();
+    let mut kills_mid_work = 0;
+    for kill in 0..20 {
+        let mut child = spawn_run(&work, &config, true, &format!("run-{kill}.log"));
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1500))).await;
+        let finished = child.try_wait().expect("try_wait").is_some();
+        if !finished {
+            signal(&child, "KILL");
+            kills_mid_work += 1;
+        }
+        let _ = child.wait();
+        let (committed_blobs, committed_records) = committed(&state).await;
+        if finished {
+            println!("{}", log(&work, &format!("run-{kill}.log")));
+        }
+        println!("after kill {kill}: finished={finished} delivered lines {} committed records {} committed blobs {}", read_jsonl_torn(&work.path("events.jsonl")).0.len(), committed_records.len(), committed_blobs.len());
+        open_at_a_kill.extend(
+            blobs
+                .iter()
+                .filter(|blob| !committed_blobs.contains(**blob))
+                .map(|blob| blob.to_string()),
+        );
+    }
+    let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    assert!(
+        output.status.success(),
+        "the last run completes:\n{}",
+        text(&output)
+    );
+
+    let (delivered, torn) = read_jsonl_torn(&work.path("events.jsonl"));
+    assert!(
+        torn <= kills_mid_work,
+        "{torn} torn lines for {kills_mid_work} kills"
+    );
+    let counts = id_counts(&delivered);
+    let missing: Vec<&String> = blob_of
+        .keys()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} events lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let unexpected: Vec<&String> = counts
+        .keys()
+        .filter(|id| !blob_of.contains_key(*id))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} events that are not ATP records of the history",
+        unexpected.len()
+    );
+    let duplicates: Vec<(&String, &usize)> =
+        counts.iter().filter(|(_, count)| **count > 1).collect();
+    let duplicate_events: usize = duplicates.iter().map(|(_, count)| *count - 1).sum();
+    println!(
+        "kill loop: {} kills mid-work, {} events expected, all delivered, {} duplicate deliveries of {} events, {} lines torn by a kill",
+        kills_mid_work,
+        expected.len(),
+        duplicate_events,
+        duplicates.len(),
+        torn
+    );
+    for (id, _) in &duplicates {
+        let blob = &blob_of[*id];
+        assert!(
+            open_at_a_kill.contains(blob),
+            "event {id} was repeated but its blob {blob} was committed at every kill"
+        );
+    }
+    assert!(
+        kills_mid_work >= 10,
+        "the kills hit running work ({kills_mid_work})"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_api_loses_nothing_dead_letters_poison_and_never_storms() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(26 * 3600);
+        config.blob_interval = Duration::from_secs(30 * 60);
+        config.records_per_blob = 40;
+        config.page_size = 7;
+        let faults = &mut config.faults;
+        faults.requests_per_minute = Some(50);
+        faults.throttle_style = ThrottleStyle::Http403;
+        faults.retry_after = Some(Duration::from_secs(1));
+        faults.server_error_every = Some(29);
+        faults.server_error_burst = 2;
+        faults.server_error_status = 503;
+        faults.truncated_blob_fraction = 0.06;
+        faults.connection_reset_fraction = 0.05;
+        faults.truncate_times = 2;
+        faults.malformed_blob_fraction = 0.04;
+        faults.late_blob_fraction = 0.08;
+        faults.late_by = Duration::from_secs(4);
+        faults.duplicate_record_fraction = 0.1;
+        faults.expired_blob_fraction = 0.04;
+        faults.clock_skew_secs = -1200;
+    })
+    .await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "");
+    // Our budget: 100 per minute, above the emulator's 50, so throttling happens and must be waited out.
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("api_url =", "requests_per_minute = 100\napi_url =");
+    std::fs::write(&config, text_config).unwrap();
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let expected_ids: BTreeSet<String> = expected.iter().map(|r| r.id.clone()).collect();
+
+    let mut child = spawn_run(&work, &config, false, "hostile.log");
+    let delivered_all = wait_for(Duration::from_secs(240), || {
+        let counts = id_counts(&work.delivered());
+        expected_ids.iter().all(|id| counts.contains_key(id))
+    })
+    .await;
+    signal(&child, "TERM");
+    let status = child.wait().expect("wait");
+    let counts = id_counts(&work.delivered());
+    let missing = expected_ids
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .count();
+    assert!(
+        delivered_all,
+        "{missing} of {} events missing; log tail:\n{}",
+        expected_ids.len(),
+        tail(&log(&work, "hostile.log"))
+    );
+    assert!(status.success(), "SIGTERM exits 0");
+    let stats = emulator.stats();
+    println!("hostile API: {stats:#?}");
+    assert!(
+        stats.faults.server_errors > 0
+            && stats.faults.truncated_bodies + stats.faults.connection_resets > 0
+    );
+    assert!(stats.throttled > 0, "the emulator throttled");
+    let max_per_minute = stats
+        .max_requests_per_window
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(0);
+    assert!(
+        max_per_minute <= 100,
+        "requests in a rolling minute: {max_per_minute} > budget 100"
+    );
+    let letters = dead_letters(&work.path("state/state.db")).await;
+    let poison = letters
+        .iter()
+        .filter(|(kind, _, reason)| kind == "blob" && !reason.contains("expired"))
+        .count();
+    let expired = letters
+        .iter()
+        .filter(|(kind, _, reason)| kind == "blob" && reason.contains("expired"))
+        .count();
+    println!("dead letters: {poison} poison blobs, {expired} expired blobs");
+    assert!(
+        poison as u64 >= stats.faults.malformed_blobs.min(1),
+        "malformed blobs are dead-lettered"
+    );
+    assert!(
+        expired as u64 >= stats.faults.expired_content.min(1),
+        "expired blobs are dead-lettered"
+    );
+    let log_text = log(&work, "hostile.log");
+    assert!(
+        log_text.contains("lost"),
+        "expired content is reported loudly"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_below_the_api_limit_is_never_throttled() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(25 * 3600);
+        config.blob_interval = Duration::from_secs(3600);
+        config.records_per_blob = 10;
+        config.faults.requests_per_minute = Some(64);
+    })
+    .await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "");
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("api_url =", "requests_per_minute = 60\napi_url =");
+    std::fs::write(&config, text_config).unwrap();
+    let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let stats = emulator.stats();
+    assert_eq!(
+        stats.throttled, 0,
+        "no 429 with a budget under the limit: {stats:?}"
+    );
+    assert_eq!(
+        id_counts(&work.delivered()).len(),
+        emulator.expected_records(TENANT_ID, &ATP_TYPES).len()
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_is_waited_out_as_told() {
+    let _serial = SERIAL.lock().await;
+    let retry_after = Duration::from_secs(2);
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(25 * 3600);
+        config.blob_interval = Duration::from_secs(3600);
+        config.records_per_blob = 10;
+        config.faults.requests_per_minute = Some(6);
+        config.faults.budget_window = Duration::from_secs(5);
+        config.faults.throttle_style = ThrottleStyle::Http429;
+        config.faults.retry_after = Some(retry_after);
+    })
+    .await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "max_concurrent_fetches = 2");
+    let started = Instant::now();
+    let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        id_counts(&work.delivered()).len(),
+        emulator.expected_records(TENANT_ID, &ATP_TYPES).len()
+    );
+    let stats = emulator.stats();
+    // Each of the (at most 3) concurrent requesters waits Retry-After after every 429: no storm.
+    let allowed = 3 * (elapsed.as_secs_f64() / retry_after.as_secs_f64()).ceil() as u64 + 3;
+    println!(
+        "429 storm: {} throttled answers in {:.1}s (at most {allowed} when waiting as told)",
+        stats.throttled,
+        elapsed.as_secs_f64()
+    );
+    assert!(stats.throttled > 0, "the emulator throttled");
+    assert!(
+        stats.throttled <= allowed,
+        "{} 429s in {:.1}s: Retry-After was not honoured",
+        stats.throttled,
+        elapsed.as_secs_f64()
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_exits_0_in_time_and_the_next_run_repeats_nothing_committed() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(large_history).await;
+    let work = Workdir::new();
+    let config = work.config(&emulator.base_url(), SECRET, "shutdown_timeout = \"5s\"");
+    let mut child = spawn_run(&work, &config, false, "term.log");
+    assert!(
+        wait_for(Duration::from_secs(60), || work.delivered().len() > 2000).await,
+        "delivery started"
+    );
+    let signalled = Instant::now();
+    signal(&child, "TERM");
+    let status = child.wait().expect("wait");
+    let took = signalled.elapsed();
+    assert!(
+        status.success(),
+        "exit code after SIGTERM: {status:?}\n{}",
+        tail(&log(&work, "term.log"))
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "shutdown took {took:?} (bound 5 s)"
+    );
+    let first_run = work.delivered().len();
+    let (_, committed_ids) = committed(&work.path("state/state.db")).await;
+    assert!(
+        !committed_ids.is_empty(),
+        "something was committed before the signal"
+    );
+
+    let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let delivered = work.delivered();
+    let again: Vec<String> = delivered[first_run..]
+        .iter()
+        .filter_map(|record| record["Id"].as_str().map(str::to_string))
+        .filter(|id| committed_ids.contains(id))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "{} committed events delivered again",
+        again.len()
+    );
+    let counts = id_counts(&delivered);
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    assert!(
+        expected.iter().all(|r| counts.contains_key(&r.id)),
+        "everything delivered in the end"
+    );
+    emulator.shutdown().await;
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
