@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use atp_forwarder::commands::{self, DemoOptions, Exit, SubscriptionAction};
+use atp_forwarder::commands::{self, DemoOptions, Exit, ReplayWhat, SubscriptionAction};
 use atp_forwarder::encode::Format;
 
 /// Forwards Microsoft Defender for Office 365 (ATP) events from the Office 365 Management Activity API to
@@ -50,6 +50,24 @@ enum Command {
         listen: std::net::SocketAddr,
         /// Emulator settings (TOML); the demo preset without it.
         #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Deliver a past span again (at most 7 days back) regardless of state, or the dead-lettered blobs.
+    Replay {
+        /// Start of the span (RFC 3339, e.g. 2025-11-20T00:00:00Z).
+        #[arg(long, required_unless_present = "dead_letters", value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the span (default: now).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Fetch the dead-lettered blobs again (and forget those delivered).
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        dead_letters: bool,
+        /// Only this tenant (its configured name).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration file.
+        #[arg(long, short, env = "ATP_FORWARDER_CONFIG")]
         config: Option<PathBuf>,
     },
     /// Show or change the state store.
@@ -123,6 +141,11 @@ impl From<DemoFormat> for Format {
     }
 }
 
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    atp_forwarder::api::parse_api_time(text)
+        .ok_or_else(|| format!("`{text}` is not a time (use e.g. 2025-11-20T00:00:00Z)"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -145,6 +168,22 @@ fn main() -> ExitCode {
                     once,
                 })
                 .await
+            }
+            Command::Replay {
+                since,
+                until,
+                dead_letters,
+                tenant,
+                config,
+            } => {
+                let what = match (dead_letters, since) {
+                    (false, Some(since)) => ReplayWhat::Span {
+                        since,
+                        until: until.unwrap_or_else(chrono::Utc::now),
+                    },
+                    _ => ReplayWhat::DeadLetters,
+                };
+                commands::replay(config.as_deref(), what, tenant.as_deref()).await
             }
             Command::Emulator { listen, config } => {
                 commands::emulator(listen, config.as_deref()).await

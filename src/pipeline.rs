@@ -56,11 +56,30 @@ const COMMIT_QUEUE: usize = 64;
 /// How often expired blobs and old record Ids are pruned while the daemon runs.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// What the streams read.
+#[derive(Clone, Debug, Default)]
+pub enum Source {
+    /// Follow each stream from its checkpoint (the daemon).
+    #[default]
+    Follow,
+    /// List exactly this past span, once (replay; use with a [`crate::state::Detached`] store).
+    Span {
+        /// Inclusive start.
+        since: chrono::DateTime<chrono::Utc>,
+        /// Exclusive end.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// Fetch exactly these blobs again, once (replay of dead letters).
+    Blobs(Vec<(StreamKey, api::ContentBlob)>),
+}
+
 /// How to run.
 #[derive(Clone)]
 pub struct RunOptions {
-    /// Catch up to now, drain, commit, return.
+    /// Catch up to now, drain, commit, return (always true for replays).
     pub once: bool,
+    /// What the streams read.
+    pub source: Source,
     /// Fires on SIGTERM / SIGINT.
     pub shutdown: CancellationToken,
     /// Retry policy of API calls and sinks.
@@ -145,7 +164,7 @@ async fn run_with(
     let committer_task = tokio::spawn(run_committer(store.clone(), metrics.clone(), inbox));
 
     // Pruning: expired blobs and record Ids older than the retention, hourly while following.
-    if !options.once {
+    if !options.once && matches!(options.source, Source::Follow) {
         tokio::spawn(prune_periodically(store.clone(), options.shutdown.clone()));
     }
 
@@ -182,7 +201,8 @@ async fn run_with(
                 },
                 tenant: tenant.name.as_str().into(),
                 shutdown: options.shutdown.clone(),
-                once: options.once,
+                once: options.once || !matches!(options.source, Source::Follow),
+                source: options.source.clone(),
             }));
         }
     }

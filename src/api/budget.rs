@@ -1,13 +1,29 @@
-//! Per-tenant request budget: a token bucket that keeps every rolling minute under `requests_per_minute`.
+//! Per-tenant request budget: a token bucket that keeps every rolling minute under `requests_per_minute`,
+//! and a tenant-wide pause after throttling so that a throttled tenant slows down as a whole.
 
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
 
-/// Paces a tenant's requests so that no 60-second window holds more than the configured number.
+/// The pause after the first throttled answer without `Retry-After`; doubled for each further one in a row.
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause.
+const MAX_PAUSE: Duration = Duration::from_secs(120);
+
+#[derive(Default)]
+struct Throttle {
+    paused_until: Option<Instant>,
+    in_a_row: u32,
+}
+
+/// Paces a tenant's requests so that no 60-second window holds more than the configured number, and
+/// stops all of the tenant's requests for a while after the API throttled one of them.
 pub struct RequestBudget {
     limiter: DefaultDirectRateLimiter,
+    throttle: Mutex<Throttle>,
 }
 
 impl RequestBudget {
@@ -23,11 +39,69 @@ impl RequestBudget {
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         RequestBudget {
             limiter: RateLimiter::direct(quota),
+            throttle: Mutex::new(Throttle::default()),
         }
     }
 
-    /// Waits until one more request fits the budget.
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        self.throttle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until the tenant is not paused and one more request fits the budget.
     pub async fn acquire(&self) {
+        loop {
+            let paused_until = self.throttle().paused_until;
+            match paused_until {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
         self.limiter.until_ready().await;
+    }
+
+    /// The API throttled a request: pause every request of the tenant for at least `retry_after`, and for
+    /// longer (doubling) while throttling goes on, so that retries do not keep the API's window full.
+    /// Returns the pause.
+    pub fn throttled(&self, retry_after: Option<Duration>) -> Duration {
+        let mut throttle = self.throttle();
+        let doubling = FIRST_PAUSE
+            .saturating_mul(1u32 << throttle.in_a_row.min(10))
+            .min(MAX_PAUSE);
+        let pause = retry_after.unwrap_or_default().max(doubling);
+        throttle.in_a_row = throttle.in_a_row.saturating_add(1);
+        let until = Instant::now() + pause;
+        if throttle.paused_until.is_none_or(|current| current < until) {
+            throttle.paused_until = Some(until);
+        }
+        pause
+    }
+
+    /// A request went through: throttling is over.
+    pub fn succeeded(&self) {
+        let mut throttle = self.throttle();
+        throttle.in_a_row = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_pauses_the_whole_tenant_longer_each_time_in_a_row() {
+        let budget = RequestBudget::per_minute(1800);
+        assert_eq!(
+            budget.throttled(Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(budget.throttled(None), Duration::from_secs(2));
+        assert_eq!(budget.throttled(None), Duration::from_secs(4));
+        let started = Instant::now();
+        budget.acquire().await;
+        assert!(started.elapsed() >= Duration::from_secs(4));
+        budget.succeeded();
+        assert_eq!(budget.throttled(None), Duration::from_secs(1));
     }
 }

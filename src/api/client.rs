@@ -312,6 +312,7 @@ impl ApiClient {
             self.observe_clock(response.headers());
             let status = response.status();
             if status.is_success() {
+                self.budget.succeeded();
                 return Ok(response);
             }
             let headers = response.headers().clone();
@@ -330,11 +331,23 @@ impl ApiClient {
                 Verdict::RefreshToken | Verdict::GiveUp | Verdict::StartSubscription => {
                     return Err(error)
                 }
+                Verdict::RetryAfter(wait) if throttled(status, code) => {
+                    let pause = self
+                        .budget
+                        .throttled(Some(wait.min(self.retry.max_retry_after)));
+                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), pause_s = pause.as_secs_f64(), "throttled; the tenant pauses at least as long as Retry-After says");
+                    last_error = Some(error);
+                }
                 Verdict::RetryAfter(wait) => {
                     let wait = wait.min(self.retry.max_retry_after);
-                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), wait_s = wait.as_secs_f64(), "throttled; waiting as told by Retry-After");
+                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), wait_s = wait.as_secs_f64(), "unavailable; waiting as told by Retry-After");
                     last_error = Some(error);
                     tokio::time::sleep(wait).await;
+                }
+                Verdict::Backoff if throttled(status, code) => {
+                    let pause = self.budget.throttled(None);
+                    tracing::warn!(tenant = %self.tenant, operation, status = status.as_u16(), code = code.unwrap_or(""), pause_s = pause.as_secs_f64(), "throttled without Retry-After; the tenant pauses");
+                    last_error = Some(error);
                 }
                 Verdict::Backoff => {
                     let wait = self.retry.backoff(attempt);
@@ -381,6 +394,11 @@ impl ApiClient {
             },
         }
     }
+}
+
+/// A throttling answer: 429, or AF429 (sent with 403 by the Management Activity API).
+fn throttled(status: StatusCode, code: Option<&str>) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || code == Some("AF429")
 }
 
 /// The next page link, under either of its documented names.

@@ -70,6 +70,7 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<()> {
     tracing::info!(emulator = %emulator.base_url(), state = %config.state.path.display(), format, "demo: forwarding the emulator's history, then live arrivals (Ctrl-C stops)");
     let store = Arc::new(SqliteStore::open(&config.state.path).await?);
     let options = RunOptions {
+        source: pipeline::Source::Follow,
         once: options.once,
         shutdown: shutdown_on_signals(),
         retry: RetryPolicy::default(),

@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod emulator;
+mod replay;
 mod run;
 mod state;
 mod subscriptions;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub use check::check;
 pub use demo::{demo, DemoOptions};
 pub use emulator::emulator;
+pub use replay::{replay, ReplayWhat};
 pub use run::run;
 pub use state::{state_dead_letters, state_reset, state_show};
 pub use subscriptions::{subscriptions, SubscriptionAction};

@@ -24,6 +24,7 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
     tracing::debug!(pruned, "state pruned");
     let metrics = Arc::new(Metrics::new());
     let options = RunOptions {
+        source: pipeline::Source::Follow,
         once,
         shutdown: shutdown_on_signals(),
         retry: RetryPolicy::default(),

@@ -14,7 +14,7 @@ use super::progress::{InFlightIds, StreamProgress};
 use crate::api::{ApiClient, ApiError, ContentBlob, RetryPolicy};
 use crate::config::CollectorConfig;
 use crate::event::{Event, NormalizeContext};
-use crate::source::{plan_windows, BlobReader, ReadError, Window};
+use crate::source::{plan_windows, split_span, BlobReader, ReadError, Window};
 use crate::state::{DeadLetter, DeadLetterKind, StateError, StateStore, StreamKey};
 use crate::telemetry::{Metrics, StreamLabels};
 
@@ -48,6 +48,7 @@ pub(crate) struct StreamTask {
     pub tenant: Arc<str>,
     pub shutdown: CancellationToken,
     pub once: bool,
+    pub source: super::Source,
 }
 
 enum BlobEnd {
@@ -100,12 +101,30 @@ impl StreamTask {
         };
         let now = self.api.server_now();
         self.update_lag(progress, labels, checkpoint);
-        for window in plan_windows(
-            checkpoint,
-            now,
-            self.collector.relist,
-            self.collector.backfill,
-        ) {
+        let windows = match &self.source {
+            super::Source::Follow => plan_windows(
+                checkpoint,
+                now,
+                self.collector.relist,
+                self.collector.backfill,
+            ),
+            super::Source::Span { since, until } => split_span(*since, *until),
+            super::Source::Blobs(blobs) => {
+                let mine: Vec<ContentBlob> = blobs
+                    .iter()
+                    .filter(|(stream, _)| *stream == self.stream)
+                    .map(|(_, blob)| blob.clone())
+                    .collect();
+                progress.register(&mine);
+                futures::stream::iter(mine)
+                    .for_each_concurrent(self.collector.max_concurrent_fetches, |blob| {
+                        self.process_blob(progress, blob)
+                    })
+                    .await;
+                Vec::new()
+            }
+        };
+        for window in windows {
             if self.shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -237,8 +256,11 @@ impl StreamTask {
                 self.dead_letter_blob(blob, &error.to_string()).await;
                 return BlobEnd::Done;
             }
-            let poison =
-                !error.is_transient() || (code == Some("AF20050") && attempt >= BLOB_ATTEMPTS);
+            // A blob that stays truncated, or that the API keeps saying does not exist, is poison once the
+            // attempts are used up; throttling and server errors only postpone it to the next poll.
+            let stays_broken = code == Some("AF20050")
+                || matches!(error, ReadError::Body(_) | ReadError::Split(_));
+            let poison = !error.is_transient() || (stays_broken && attempt >= BLOB_ATTEMPTS);
             if poison {
                 tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, %error, "blob cannot be read; dead-lettered, the stream goes on");
                 self.dead_letter_blob(blob, &error.to_string()).await;

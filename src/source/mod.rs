@@ -10,6 +10,6 @@ mod reader;
 mod splitter;
 
 pub use decoder::{decode_element, Decoded};
-pub use planner::{oldest_start, plan_windows, Window, MAX_WINDOW};
+pub use planner::{oldest_start, plan_windows, split_span, Window, MAX_WINDOW};
 pub use reader::{BlobReader, Chunk, InvalidElement, ReadError, MAX_RECORD_BYTES};
 pub use splitter::{ArraySplitter, SplitError};

@@ -49,6 +49,20 @@ pub fn plan_windows(
     windows
 }
 
+/// `[since, until)` cut into windows of at most 24 h (for replays of a fixed past span).
+pub fn split_span(since: DateTime<Utc>, until: DateTime<Utc>) -> Vec<Window> {
+    let second = Duration::seconds(1);
+    let mut start = since.duration_trunc(second).unwrap_or(since);
+    let until = until.duration_trunc(second).unwrap_or(until);
+    let mut windows = Vec::new();
+    while start < until {
+        let end = (start + MAX_WINDOW).min(until);
+        windows.push(Window { start, end });
+        start = end;
+    }
+    windows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +93,19 @@ mod tests {
         assert!(windows[0].start >= now - Duration::days(7));
         assert!(windows.iter().all(|w| w.end - w.start <= MAX_WINDOW));
         assert_eq!(windows.last().unwrap().end, now);
+    }
+
+    #[test]
+    fn a_replay_span_is_cut_into_days() {
+        let windows = split_span(at("2025-11-20T00:00:00Z"), at("2025-11-22T06:00:00Z"));
+        assert_eq!(windows.len(), 3);
+        assert_eq!(
+            windows[2],
+            Window {
+                start: at("2025-11-22T00:00:00Z"),
+                end: at("2025-11-22T06:00:00Z")
+            }
+        );
     }
 
     #[test]

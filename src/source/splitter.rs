@@ -112,8 +112,12 @@ impl ArraySplitter {
                     };
                 }
                 State::Start => {
-                    if self.buf[self.pos..].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                    const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+                    let rest = &self.buf[self.pos..];
+                    if rest.starts_with(&BOM) {
                         self.pos += 3;
+                    } else if !rest.is_empty() && rest.len() < 3 && BOM.starts_with(rest) {
+                        return Ok(None); // a BOM split across chunks: wait for the rest
                     }
                     match self.skip_whitespace() {
                         None => return Ok(None),

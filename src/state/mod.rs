@@ -7,6 +7,7 @@
 //! Cluster mode adds [leases](lease): each stream is owned by at most one replica, and a *fenced* commit is
 //! accepted only while its replica still holds the stream's lease with the same epoch.
 
+mod detached;
 mod lease;
 mod postgres;
 mod sqlite;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use detached::Detached;
 pub use lease::{default_replica_id, quota, Acquired, Lease, LeaseInfo};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -213,6 +215,15 @@ pub trait StateStore: Send + Sync {
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError>;
     /// The most recent dead letters, newest first.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StateError>;
+    /// Blob dead letters of a tenant (all tenants when `None`), oldest first: what `replay --dead-letters`
+    /// fetches again.
+    async fn blob_dead_letters(&self, tenant: Option<&str>) -> Result<Vec<DeadLetter>, StateError>;
+    /// Forgets blob dead letters whose blobs were delivered by a replay.
+    async fn remove_blob_dead_letters(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<u64, StateError>;
     /// Every stream known to the store.
     async fn streams(&self) -> Result<Vec<StreamSummary>, StateError>;
     /// Forgets expired blobs and record Ids older than the retention; returns rows removed.

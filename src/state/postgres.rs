@@ -279,23 +279,35 @@ impl StateStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(self.db("read dead letters"))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeadLetter {
-                at: row.get(0),
-                kind: DeadLetterKind::parse(&row.get::<String, _>(1)),
-                stream: StreamKey {
-                    tenant: row.get(2),
-                    content_type: row.get(3),
-                },
-                content_id: row.get(4),
-                content_uri: row.get(5),
-                record_id: row.get(6),
-                sink: row.get(7),
-                reason: row.get(8),
-                payload: row.get(9),
-            })
-            .collect())
+        Ok(rows.into_iter().map(dead_letter_from_row).collect())
+    }
+
+    async fn blob_dead_letters(&self, tenant: Option<&str>) -> Result<Vec<DeadLetter>, StateError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, tenant, content_type, content_id, content_uri, record_id, sink, reason, payload \
+             FROM dead_letters WHERE kind = 'blob' AND ($1::text IS NULL OR tenant = $1) ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db("read blob dead letters"))?;
+        Ok(rows.into_iter().map(dead_letter_from_row).collect())
+    }
+
+    async fn remove_blob_dead_letters(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<u64, StateError> {
+        let removed = sqlx::query(
+            "DELETE FROM dead_letters WHERE kind = 'blob' AND stream = $1 AND content_id = ANY($2)",
+        )
+        .bind(stream.to_string())
+        .bind(content_ids)
+        .execute(&self.pool)
+        .await
+        .map_err(self.db("remove blob dead letters"))?;
+        Ok(removed.rows_affected())
     }
 
     async fn streams(&self) -> Result<Vec<StreamSummary>, StateError> {
@@ -401,6 +413,23 @@ impl StateStore for PostgresStore {
 
     async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
         self.write(batch, Some(lease)).await
+    }
+}
+
+fn dead_letter_from_row(row: sqlx::postgres::PgRow) -> DeadLetter {
+    DeadLetter {
+        at: row.get(0),
+        kind: DeadLetterKind::parse(&row.get::<String, _>(1)),
+        stream: StreamKey {
+            tenant: row.get(2),
+            content_type: row.get(3),
+        },
+        content_id: row.get(4),
+        content_uri: row.get(5),
+        record_id: row.get(6),
+        sink: row.get(7),
+        reason: row.get(8),
+        payload: row.get(9),
     }
 }
 

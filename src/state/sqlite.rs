@@ -318,23 +318,47 @@ impl StateStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(self.db("read dead letters"))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeadLetter {
-                at: parse_time_text(&row.get::<String, _>(0)).unwrap_or_default(),
-                kind: DeadLetterKind::parse(&row.get::<String, _>(1)),
-                stream: StreamKey {
-                    tenant: row.get(2),
-                    content_type: row.get(3),
-                },
-                content_id: row.get(4),
-                content_uri: row.get(5),
-                record_id: row.get(6),
-                sink: row.get(7),
-                reason: row.get(8),
-                payload: row.get(9),
-            })
-            .collect())
+        Ok(rows.into_iter().map(dead_letter_from_row).collect())
+    }
+
+    async fn blob_dead_letters(&self, tenant: Option<&str>) -> Result<Vec<DeadLetter>, StateError> {
+        let rows = sqlx::query(
+            "SELECT at, kind, tenant, content_type, content_id, content_uri, record_id, sink, reason, payload \
+             FROM dead_letters WHERE kind = 'blob' AND (? IS NULL OR tenant = ?) ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db("read blob dead letters"))?;
+        Ok(rows.into_iter().map(dead_letter_from_row).collect())
+    }
+
+    async fn remove_blob_dead_letters(
+        &self,
+        stream: &StreamKey,
+        content_ids: &[String],
+    ) -> Result<u64, StateError> {
+        let mut removed = 0;
+        for chunk in content_ids.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::new("DELETE FROM dead_letters WHERE kind = 'blob' AND stream = ");
+            query
+                .push_bind(stream.to_string())
+                .push(" AND content_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            query.push(")");
+            let done = query
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(self.db("remove dead letters"))?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
     }
 
     async fn streams(&self) -> Result<Vec<StreamSummary>, StateError> {
@@ -442,6 +466,23 @@ impl StateStore for SqliteStore {
 
     async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
         self.write(batch, Some(lease)).await
+    }
+}
+
+fn dead_letter_from_row(row: sqlx::sqlite::SqliteRow) -> DeadLetter {
+    DeadLetter {
+        at: parse_time_text(&row.get::<String, _>(0)).unwrap_or_default(),
+        kind: DeadLetterKind::parse(&row.get::<String, _>(1)),
+        stream: StreamKey {
+            tenant: row.get(2),
+            content_type: row.get(3),
+        },
+        content_id: row.get(4),
+        content_uri: row.get(5),
+        record_id: row.get(6),
+        sink: row.get(7),
+        reason: row.get(8),
+        payload: row.get(9),
     }
 }
 
