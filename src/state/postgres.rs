@@ -2,7 +2,7 @@
 //!
 //! Same contract as the SQLite store; the schema is created and migrated on start ([`schema`]). Leases are
 //! timed on the database clock ([`lease`]), so replicas need not agree on time. Connections set
-//! `lock_timeout` (a third of a lease) so that a takeover never waits long on a row a paused replica
+//! `lock_timeout` (a sixth of a lease) so that a takeover never waits long on a row a paused replica
 //! locked, and `idle_in_transaction_session_timeout` (one lease) so that the server ends the transaction
 //! of a replica paused in the middle of a commit — its commit then fails, and is fenced when retried.
 
@@ -63,7 +63,7 @@ impl PostgresStore {
             .map_err(db("parse the url"))?
             .application_name("atp-forwarder")
             .options([
-                ("lock_timeout", format!("{}ms", (lease_ms / 3).max(100))),
+                ("lock_timeout", format!("{}ms", (lease_ms / 6).max(100))),
                 (
                     "idle_in_transaction_session_timeout",
                     format!("{}ms", lease_ms.max(1000)),
