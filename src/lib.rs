@@ -12,8 +12,10 @@
 //! - [`source`] — which windows to list, and streaming a blob record by record.
 //! - [`event`] / [`encode`] — records, their normalized form, and the payload formats (json, ecs, cef, leef).
 //! - [`sink`] — where events go and what "acknowledged" means for each destination.
-//! - [`state`] — checkpoints, committed blobs, recent record Ids, dead letters (SQLite by default).
-//! - [`pipeline`] — wires it together with bounded queues and acknowledgement accounting; documents shutdown.
+//! - [`state`] — checkpoints, committed blobs, recent record Ids, dead letters (SQLite by default;
+//!   PostgreSQL for cluster mode, with stream leases and fenced commits).
+//! - [`pipeline`] — wires it together with bounded queues and acknowledgement accounting; documents shutdown;
+//!   in cluster mode a lease keeper runs only the streams this replica owns.
 //! - [`telemetry`] — logging, metrics, `/healthz` and `/readyz`, systemd notifications.
 //! - [`emulator`] — a faithful emulator of the API and its token endpoint, for tests, benchmark and `demo`.
 //! - [`commands`] — the CLI's commands (the only place, with `main.rs`, that uses `anyhow`).

@@ -19,8 +19,10 @@
 //! for at most `collector.shutdown_timeout`; whatever is fully acknowledged by then is committed; the rest
 //! is fetched again on the next start (at-least-once).
 
+mod cluster;
 mod commit;
 mod deliver;
+mod held;
 mod progress;
 mod stream;
 
@@ -39,6 +41,7 @@ use crate::sink::SinkError;
 use crate::state::{DeadLetter, StateStore, StreamKey};
 use crate::telemetry::{DeadLetterLabels, Metrics};
 
+pub use cluster::ClusterOptions;
 pub use stream::StreamError;
 
 use commit::run_committer;
@@ -110,6 +113,28 @@ pub async fn run(
     metrics: Arc<Metrics>,
     options: RunOptions,
 ) -> Result<RunReport, PipelineError> {
+    run_with(config, store, metrics, options, None).await
+}
+
+/// [`run`] in cluster mode: this replica runs only the streams whose lease it holds (see `cluster`), and
+/// every commit is fenced with the lease's epoch.
+pub async fn run_cluster(
+    config: &Config,
+    store: Arc<dyn StateStore>,
+    metrics: Arc<Metrics>,
+    options: RunOptions,
+    cluster: ClusterOptions,
+) -> Result<RunReport, PipelineError> {
+    run_with(config, store, metrics, options, Some(cluster)).await
+}
+
+async fn run_with(
+    config: &Config,
+    store: Arc<dyn StateStore>,
+    metrics: Arc<Metrics>,
+    options: RunOptions,
+    cluster: Option<ClusterOptions>,
+) -> Result<RunReport, PipelineError> {
     let http = api::http_client(config.collector.request_timeout)
         .map_err(|error| PipelineError::Http(error.to_string()))?;
 
@@ -144,7 +169,7 @@ pub async fn run(
     }
 
     // Streams: one task per tenant × content type.
-    let mut streams = JoinSet::new();
+    let mut tasks = Vec::new();
     for tenant in &config.tenants {
         let tokens = Arc::new(
             TokenSource::for_tenant(tenant, http.clone())
@@ -156,7 +181,7 @@ pub async fn run(
         );
         let in_flight_ids = Arc::new(InFlightIds::default());
         for content_type in &tenant.content_types {
-            let task = Arc::new(StreamTask {
+            tasks.push(Arc::new(StreamTask {
                 stream: StreamKey {
                     tenant: tenant.name.clone(),
                     content_type: content_type.clone(),
@@ -179,22 +204,48 @@ pub async fn run(
                 shutdown: options.shutdown.clone(),
                 once: options.once || !matches!(options.source, Source::Follow),
                 source: options.source.clone(),
-            });
-            let stream = task.stream.to_string();
-            streams.spawn(async move { (stream, task.run().await) });
+            }));
         }
     }
     drop((queues, committer));
 
-    // Wait for the streams: they end after one catch-up (`once`) or at shutdown.
+    // Run them: all of them, or (cluster mode) those whose lease this replica holds. Streams end after one
+    // catch-up (`once`) or at shutdown.
     let mut report = RunReport::default();
-    while let Some(joined) = streams.join_next().await {
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((stream, Err(error))) => report.failed_streams.push(format!("{stream}: {error}")),
-            Err(error) => report
-                .failed_streams
-                .push(format!("a stream task ended abnormally: {error}")),
+    let mut keeper = None;
+    match cluster {
+        None => {
+            let mut streams = JoinSet::new();
+            for task in tasks {
+                let stream = task.stream.to_string();
+                streams.spawn(async move { (stream, task.run().await) });
+            }
+            while let Some(joined) = streams.join_next().await {
+                match joined {
+                    Ok((_, Ok(()))) => {}
+                    Ok((stream, Err(error))) => {
+                        report.failed_streams.push(format!("{stream}: {error}"))
+                    }
+                    Err(error) => report
+                        .failed_streams
+                        .push(format!("a stream task ended abnormally: {error}")),
+                }
+            }
+        }
+        Some(cluster) => {
+            let (streams_over, over) = tokio::sync::oneshot::channel();
+            let stop = CancellationToken::new();
+            let run = cluster::Keeper::new(
+                store.clone(),
+                metrics.clone(),
+                cluster,
+                options.shutdown.clone(),
+                options.once,
+                tasks,
+            )
+            .run(streams_over, stop.clone());
+            keeper = Some((tokio::spawn(run), stop));
+            report.failed_streams = over.await.unwrap_or_default();
         }
     }
 
@@ -217,6 +268,13 @@ pub async fn run(
         drain.await;
     }
     report.blobs_committed = committer_task.await.unwrap_or_default();
+    // Cluster mode: the last commit is through; release the leases and leave.
+    if let Some((keeper, stop)) = keeper {
+        stop.cancel();
+        if let Err(error) = keeper.await {
+            tracing::error!(%error, "the lease keeper ended abnormally; its leases expire on their own");
+        }
+    }
     Ok(report)
 }
 

@@ -20,7 +20,7 @@ pub use state::{state_dead_letters, state_reset, state_show};
 pub use subscriptions::{subscriptions, SubscriptionAction};
 
 use crate::config::{Config, ConfigError, StateBackend};
-use crate::state::{SqliteStore, StateStore};
+use crate::state::{PostgresOptions, PostgresStore, SqliteStore, StateStore};
 
 /// Default config path when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/atp-forwarder/config.toml";
@@ -53,15 +53,23 @@ pub(crate) fn config_exit(error: ConfigError) -> anyhow::Error {
     })
 }
 
-/// Opens the configured state store.
+/// Connections each replica keeps to PostgreSQL.
+const POSTGRES_CONNECTIONS: u32 = 6;
+
+/// Opens the configured state store (for PostgreSQL: connects and migrates the schema).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
     match config.state.backend {
         StateBackend::Sqlite => Ok(Arc::new(SqliteStore::open(&config.state.path).await?)),
-        StateBackend::Postgres => Err(anyhow::Error::new(Exit {
-            code: EXIT_CONFIG,
-            message: "state.backend = \"postgres\" is not available in this build; use \"sqlite\""
-                .into(),
-        })),
+        StateBackend::Postgres => {
+            let options = PostgresOptions {
+                // Validation guarantees the url for the postgres backend.
+                url: config.state.url.clone().unwrap_or_default(),
+                password: config.state.password.clone(),
+                lease: config.state.lease,
+                max_connections: POSTGRES_CONNECTIONS,
+            };
+            Ok(Arc::new(PostgresStore::open(&options).await?))
+        }
     }
 }
 

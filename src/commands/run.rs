@@ -12,8 +12,8 @@ use anyhow::Context;
 
 use super::{load_config, open_store, shutdown_on_signals, Exit};
 use crate::api::RetryPolicy;
-use crate::config::Config;
-use crate::pipeline::{self, RunOptions};
+use crate::config::{Config, StateBackend};
+use crate::pipeline::{self, ClusterOptions, RunOptions};
 use crate::telemetry::{
     init_logging, supervise, Health, Metrics, Notifier, Progress, TelemetryServer,
 };
@@ -69,7 +69,18 @@ pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         retry: RetryPolicy::default(),
     };
-    let report = pipeline::run(&config, store, metrics, options).await;
+    let report = match config.state.backend {
+        // One SQLite file serves one replica: every stream runs, no leases.
+        StateBackend::Sqlite => pipeline::run(&config, store, metrics, options).await,
+        // A shared PostgreSQL store: cluster mode, streams run under leases.
+        StateBackend::Postgres => {
+            let cluster = ClusterOptions {
+                replica: config.state.replica_id(),
+                lease: config.state.lease,
+            };
+            pipeline::run_cluster(&config, store, metrics, options, cluster).await
+        }
+    };
     // The supervisor sends STOPPING=1 when `shutdown` fires (at once on SIGTERM; here after `--once`).
     shutdown.cancel();
     let _ = supervisor.await;

@@ -1,23 +1,33 @@
 //! `atp-forwarder state show | reset | dead-letters`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::Utc;
 
 use super::{load_config, open_store};
-use crate::state::StreamKey;
+use crate::state::{LeaseInfo, StreamKey, StreamSummary};
 
-/// Prints per stream the checkpoint, lag, committed blobs and dead letters.
+/// Prints per stream the checkpoint, lag, committed blobs, dead letters and (cluster mode) the owner.
 pub async fn state_show(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let store = open_store(&config).await?;
-    let streams = store.streams().await?;
+    let mut rows: BTreeMap<StreamKey, (Option<StreamSummary>, Option<LeaseInfo>)> = BTreeMap::new();
+    for summary in store.streams().await? {
+        let stream = summary.stream.clone();
+        rows.entry(stream).or_default().0 = Some(summary);
+    }
+    for lease in store.leases().await? {
+        let stream = lease.stream.clone();
+        rows.entry(stream).or_default().1 = Some(lease);
+    }
     println!(
-        "{:<40} {:<22} {:>10} {:>10} {:>12}",
+        "{:<40} {:<22} {:>10} {:>10} {:>12}  OWNER",
         "STREAM", "CHECKPOINT (UTC)", "LAG", "BLOBS", "DEAD LETTERS"
     );
-    for summary in streams {
-        let (checkpoint, lag) = match summary.checkpoint {
+    for (stream, (summary, lease)) in rows {
+        let checkpoint = summary.as_ref().and_then(|summary| summary.checkpoint);
+        let (checkpoint, lag) = match checkpoint {
             Some(checkpoint) => (
                 checkpoint.format("%Y-%m-%d %H:%M:%S").to_string(),
                 humantime::format_duration(std::time::Duration::from_secs(
@@ -28,15 +38,30 @@ pub async fn state_show(config_path: Option<&Path>) -> anyhow::Result<()> {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "{:<40} {:<22} {:>10} {:>10} {:>12}",
-            summary.stream.to_string(),
+            "{:<40} {:<22} {:>10} {:>10} {:>12}  {}",
+            stream.to_string(),
             checkpoint,
             lag,
-            summary.committed_blobs,
-            summary.dead_letters
+            summary
+                .as_ref()
+                .map_or(0, |summary| summary.committed_blobs),
+            summary.as_ref().map_or(0, |summary| summary.dead_letters),
+            owner(lease.as_ref()),
         );
     }
     Ok(())
+}
+
+/// `replica (epoch N)` for a live lease, `- (expired: replica)` or `-`.
+fn owner(lease: Option<&LeaseInfo>) -> String {
+    match lease {
+        Some(lease) => match (&lease.owner, lease.live) {
+            (Some(owner), true) => format!("{owner} (epoch {})", lease.epoch),
+            (Some(owner), false) => format!("- (expired: {owner})"),
+            (None, _) => "-".to_string(),
+        },
+        None => "-".to_string(),
+    }
 }
 
 /// Lists the most recent dead letters.

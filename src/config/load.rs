@@ -225,11 +225,71 @@ impl Config {
                 format!("`{listen}` is not an address like 127.0.0.1:9464; use \"\" to disable the endpoints"),
             );
         }
-        if self.state.backend == StateBackend::Postgres && self.state.url.is_none() {
+        for (key, message) in self.state.validate() {
+            problem(key, message);
+        }
+        problems
+    }
+}
+
+// === impl StateConfig (validation) ===
+
+impl super::StateConfig {
+    /// Problems with `[state]` (key, message); resolves the PostgreSQL password.
+    fn validate(&mut self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
+        if self.lease < std::time::Duration::from_secs(1) {
+            problem("state.lease", "must be at least 1s".into());
+        }
+        if self
+            .replica_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
             problem(
-                "state.url".into(),
-                "required when state.backend = \"postgres\"".into(),
+                "state.replica_id",
+                "must not be empty (leave it out for <hostname>-<pid>)".into(),
             );
+        }
+        if self.backend != StateBackend::Postgres {
+            return problems;
+        }
+        match self.url.as_deref().map(url::Url::parse) {
+            None => problem(
+                "state.url",
+                "required when state.backend = \"postgres\", e.g. postgres://atpf@db:5432/atpf"
+                    .into(),
+            ),
+            Some(Err(error)) => problem("state.url", format!("not a URL: {error}")),
+            Some(Ok(url)) if !matches!(url.scheme(), "postgres" | "postgresql") => problem(
+                "state.url",
+                format!(
+                    "scheme `{}` is not postgres:// or postgresql://",
+                    url.scheme()
+                ),
+            ),
+            Some(Ok(url)) if url.password().is_some() => problem(
+                "state.url",
+                "contains a password; remove it and use state.password_file or state.password_env"
+                    .into(),
+            ),
+            Some(Ok(_)) => {}
+        }
+        match (&self.password_file, &self.password_env) {
+            (Some(file), None) => match read_secret_file(file) {
+                Ok(secret) => self.password = Some(secret),
+                Err(error) => problem("state.password_file", error.to_string()),
+            },
+            (None, Some(name)) => match read_secret_env(name) {
+                Ok(secret) => self.password = Some(secret),
+                Err(error) => problem("state.password_env", error.to_string()),
+            },
+            (Some(_), Some(_)) => problem(
+                "state.password_file",
+                "set either password_file or password_env, not both".into(),
+            ),
+            (None, None) => {}
         }
         problems
     }
@@ -393,6 +453,33 @@ mod tests {
         std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
         let error = parse(&text).unwrap_err().to_string();
         assert!(error.contains("telemetry.listen: `localhost`"), "{error}");
+    }
+
+    #[test]
+    fn a_postgres_url_with_a_password_is_refused_without_printing_it() {
+        std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
+        let text = GOOD.replace(
+            "[state]",
+            "[state]\nbackend = \"postgres\"\nurl = \"postgres://atpf:Hunter2Secret@db/atpf\"\nlease = \"500ms\"",
+        );
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("state.url: contains a password"), "{error}");
+        assert!(
+            error.contains("state.lease: must be at least 1s"),
+            "{error}"
+        );
+        assert!(!error.contains("Hunter2Secret"), "{error}");
+    }
+
+    #[test]
+    fn cluster_keys_have_documented_defaults() {
+        std::env::set_var("ATPF_TEST_SECRET_GOOD", "s3cret");
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.state.lease.as_secs(), 30);
+        assert!(config
+            .state
+            .replica_id()
+            .ends_with(&format!("-{}", std::process::id())));
     }
 
     #[test]

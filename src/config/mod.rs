@@ -64,12 +64,40 @@ pub struct StateConfig {
     /// SQLite file; parent directories are created. Default `/var/lib/atp-forwarder/state.db`.
     #[serde(default = "defaults::state_path")]
     pub path: PathBuf,
-    /// PostgreSQL URL (backend = "postgres"), without the password.
+    /// PostgreSQL URL (backend = "postgres"), without the password, e.g.
+    /// `postgres://atpf@db.example.net:5432/atpf`; append `?options=-csearch_path%3Dmyschema` for a schema
+    /// other than `public`.
     #[serde(default)]
     pub url: Option<String>,
     /// File holding the PostgreSQL password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Name of an environment variable holding the PostgreSQL password (instead of `password_file`;
+    /// `PGPASSWORD` and `~/.pgpass` are honoured when neither is set).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// This replica's identity in cluster mode (lease owner, logs, `state show`); must be unique among the
+    /// replicas. Default `<hostname>-<pid>`; in Kubernetes set it to the pod name.
+    #[serde(default)]
+    pub replica_id: Option<String>,
+    /// How long a stream's lease lasts without renewal (cluster mode): owners renew every third of it, and
+    /// a dead replica's streams are taken over once it has passed. Default `30s`, at least `1s`.
+    #[serde(with = "humantime_serde", default = "defaults::lease")]
+    pub lease: Duration,
+    /// The PostgreSQL password, resolved from `password_file` or `password_env` during validation.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+// === impl StateConfig ===
+
+impl StateConfig {
+    /// The configured replica id, or the default `<hostname>-<pid>`.
+    pub fn replica_id(&self) -> String {
+        self.replica_id
+            .clone()
+            .unwrap_or_else(crate::state::default_replica_id)
+    }
 }
 
 impl Default for StateConfig {
@@ -79,6 +107,10 @@ impl Default for StateConfig {
             path: defaults::state_path(),
             url: None,
             password_file: None,
+            password_env: None,
+            replica_id: None,
+            lease: defaults::lease(),
+            password: None,
         }
     }
 }
@@ -170,6 +202,9 @@ pub(crate) mod defaults {
 
     pub fn state_path() -> PathBuf {
         PathBuf::from("/var/lib/atp-forwarder/state.db")
+    }
+    pub fn lease() -> Duration {
+        Duration::from_secs(30)
     }
     pub fn poll_interval() -> Duration {
         Duration::from_secs(60)

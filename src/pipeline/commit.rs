@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::held::LeasedCommits;
 use super::progress::{InFlightIds, SentIds, StreamProgress};
 use crate::api::ContentBlob;
 use crate::state::{BlobCommit, CommitBatch, StateStore};
@@ -151,13 +152,21 @@ pub(crate) async fn run_committer(
     let mut messages = Vec::with_capacity(GROUP);
     while inbox.recv_many(&mut messages, GROUP).await > 0 {
         let mut batch = CommitBatch::default();
+        // Cluster mode: one batch per lease, each committed under its fencing check.
+        let mut leased = LeasedCommits::default();
         let mut touched: Vec<Arc<StreamProgress>> = Vec::new();
         for message in messages.drain(..) {
             let progress = match message {
                 CommitMsg::Blob(tracker) => {
                     let progress = tracker.progress.clone();
+                    // A leased group (with its commit guard) exists before `finish`, so the lease is
+                    // released only after this commit.
+                    let target = match &progress.lease {
+                        Some(held) => leased.batch(held),
+                        None => &mut batch,
+                    };
                     progress.finish(&tracker.blob);
-                    batch.blobs.push(BlobCommit {
+                    target.blobs.push(BlobCommit {
                         stream: progress.stream.clone(),
                         content_id: tracker.blob.content_id.clone(),
                         content_created: tracker.blob.content_created,
@@ -179,18 +188,25 @@ pub(crate) async fn run_committer(
         // Checkpoints after every blob of the group is out of the in-flight sets.
         for progress in &touched {
             if let Some(checkpoint) = progress.checkpoint() {
-                batch
+                let target = match &progress.lease {
+                    Some(held) => leased.batch(held),
+                    None => &mut batch,
+                };
+                target
                     .checkpoints
                     .push((progress.stream.clone(), checkpoint));
             }
         }
-        persist(&*store, &batch).await;
-        for commit in &batch.blobs {
-            let labels = Metrics::stream(&commit.stream.tenant, &commit.stream.content_type);
-            metrics.blobs_committed.get_or_create(&labels).inc();
-            tracing::debug!(stream = %commit.stream, content_id = %commit.content_id, records = commit.record_ids.len(), "blob committed");
+        if !batch.blobs.is_empty() || !batch.checkpoints.is_empty() {
+            persist(&*store, &batch).await;
+            for commit in &batch.blobs {
+                let labels = Metrics::stream(&commit.stream.tenant, &commit.stream.content_type);
+                metrics.blobs_committed.get_or_create(&labels).inc();
+                tracing::debug!(stream = %commit.stream, content_id = %commit.content_id, records = commit.record_ids.len(), "blob committed");
+            }
+            committed += batch.blobs.len() as u64;
         }
-        committed += batch.blobs.len() as u64;
+        committed += leased.persist(&*store, &metrics).await;
     }
     committed
 }

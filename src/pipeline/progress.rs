@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use super::held::HeldLease;
 use crate::api::ContentBlob;
 use crate::state::StreamKey;
 
@@ -24,6 +25,8 @@ struct Inner {
 pub(crate) struct StreamProgress {
     /// The stream.
     pub stream: StreamKey,
+    /// Cluster mode: the lease the stream runs under; its commits are fenced with it.
+    pub lease: Option<Arc<HeldLease>>,
     inner: Mutex<Inner>,
     changed: Notify,
 }
@@ -34,6 +37,17 @@ impl StreamProgress {
     pub(crate) fn new(stream: StreamKey) -> Arc<StreamProgress> {
         Arc::new(StreamProgress {
             stream,
+            lease: None,
+            inner: Mutex::new(Inner::default()),
+            changed: Notify::new(),
+        })
+    }
+
+    /// The progress of a stream run under a lease (cluster mode).
+    pub(crate) fn leased(stream: StreamKey, lease: Arc<HeldLease>) -> Arc<StreamProgress> {
+        Arc::new(StreamProgress {
+            stream,
+            lease: Some(lease),
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
         })

@@ -32,7 +32,8 @@ pub enum StreamError {
     BlobsFailed { stream: String, count: usize },
 }
 
-/// Everything a stream task needs.
+/// Everything a stream task needs (cloned per lease in cluster mode, with its own `shutdown`).
+#[derive(Clone)]
 pub(crate) struct StreamTask {
     pub stream: StreamKey,
     pub api: Arc<ApiClient>,
@@ -63,6 +64,14 @@ impl StreamTask {
     /// Polls until shutdown; with `once`, returns after one complete catch-up (every blob committed).
     pub(crate) async fn run(self: Arc<Self>) -> Result<(), StreamError> {
         let progress = StreamProgress::new(self.stream.clone());
+        self.run_with(progress).await
+    }
+
+    /// [`run`](Self::run) with a given progress (cluster mode: one that carries the stream's lease).
+    pub(crate) async fn run_with(
+        self: Arc<Self>,
+        progress: Arc<StreamProgress>,
+    ) -> Result<(), StreamError> {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
         let alive = self.metrics.health.register_loop(
             "stream",

@@ -6,10 +6,14 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{CommitBatch, DeadLetter, StateError, StateStore, StreamKey, StreamSummary};
+use super::{
+    Acquired, CommitBatch, DeadLetter, Lease, LeaseInfo, StateError, StateStore, StreamKey,
+    StreamSummary,
+};
 
 /// Wraps a store for a replay.
 pub struct Detached {
@@ -91,5 +95,33 @@ impl StateStore for Detached {
     }
     async fn reset(&self, _stream: Option<&StreamKey>) -> Result<(), StateError> {
         Ok(())
+    }
+
+    // Leases are the real store's: a replay runs outside cluster mode, but the contract is complete.
+    async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<usize, StateError> {
+        self.inner.heartbeat(replica, ttl).await
+    }
+    async fn leave(&self, replica: &str) -> Result<(), StateError> {
+        self.inner.leave(replica).await
+    }
+    async fn acquire_lease(
+        &self,
+        stream: &StreamKey,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Acquired>, StateError> {
+        self.inner.acquire_lease(stream, replica, ttl).await
+    }
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StateError> {
+        self.inner.renew_lease(lease, ttl).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        self.inner.release_lease(lease).await
+    }
+    async fn leases(&self) -> Result<Vec<LeaseInfo>, StateError> {
+        self.inner.leases().await
+    }
+    async fn commit_fenced(&self, batch: &CommitBatch, _lease: &Lease) -> Result<(), StateError> {
+        self.commit(batch).await
     }
 }

@@ -1,18 +1,26 @@
 //! State: checkpoints, committed blobs, recent record Ids and dead letters.
 //!
-//! One [`StateStore`] trait, implemented by SQLite (the embedded default). A blob is committed in one
-//! transaction together with its record Ids and the stream's new checkpoint, so a crash either keeps all of
-//! it or none of it.
+//! One [`StateStore`] trait, implemented by SQLite (the embedded default, one replica) and PostgreSQL (shared
+//! by several replicas in cluster mode). A blob is committed in one transaction together with its record Ids
+//! and the stream's new checkpoint, so a crash either keeps all of it or none of it.
+//!
+//! Cluster mode adds [leases](lease): each stream is owned by at most one replica, and a *fenced* commit is
+//! accepted only while its replica still holds the stream's lease with the same epoch.
 
 mod detached;
+mod lease;
+mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 pub use detached::Detached;
+pub use lease::{default_replica_id, quota, Acquired, Lease, LeaseInfo};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// How long committed record Ids are kept for deduplication (the API holds content 7 days).
@@ -144,6 +152,21 @@ pub enum StateError {
     },
     #[error("state store {location}: schema migration failed: {message}")]
     Migrate { location: String, message: String },
+    #[error("stream {stream}: commit by replica {replica} under lease epoch {epoch} rejected by the fencing \
+             check: the lease is no longer held with this epoch (another replica took the stream over); this \
+             replica gives the stream up and the new owner fetches its uncommitted blobs")]
+    Fenced {
+        stream: StreamKey,
+        replica: String,
+        epoch: i64,
+    },
+}
+
+impl StateError {
+    /// True when a fenced commit was refused because the lease moved on (never worth retrying).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StateError::Fenced { .. })
+    }
 }
 
 /// The durable state of the daemon.
@@ -207,6 +230,58 @@ pub trait StateStore: Send + Sync {
     async fn prune(&self, now: DateTime<Utc>) -> Result<u64, StateError>;
     /// Forgets a stream's checkpoint and committed blobs (all streams when `None`).
     async fn reset(&self, stream: Option<&StreamKey>) -> Result<(), StateError>;
+
+    // --- cluster mode: leases and fenced commits ---
+
+    /// Records that `replica` is alive for `ttl`; returns how many replicas are alive, this one included.
+    async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<usize, StateError>;
+    /// Forgets the replica's heartbeat (clean shutdown), so the others rebalance without waiting.
+    async fn leave(&self, replica: &str) -> Result<(), StateError>;
+    /// Takes the stream's lease for `ttl` when it is free, released, expired or already this replica's; the
+    /// epoch goes up by one. `None` while another replica holds it.
+    async fn acquire_lease(
+        &self,
+        stream: &StreamKey,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Acquired>, StateError>;
+    /// Extends a lease by `ttl` from now; false when it is no longer held by its owner with its epoch.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StateError>;
+    /// Gives a lease up so another replica can take it at once (nothing happens when it moved on already).
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError>;
+    /// Every lease row, by stream.
+    async fn leases(&self) -> Result<Vec<LeaseInfo>, StateError>;
+    /// [`commit`](StateStore::commit) of a batch of one stream, accepted only while `lease` is still held
+    /// with its epoch — checked inside the same transaction; otherwise [`StateError::Fenced`] and nothing is
+    /// written.
+    async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError>;
+    /// [`commit_blob`](StateStore::commit_blob) under the fencing check.
+    async fn commit_blob_fenced(
+        &self,
+        commit: &BlobCommit,
+        lease: &Lease,
+    ) -> Result<(), StateError> {
+        let checkpoints = commit
+            .checkpoint
+            .map(|checkpoint| (commit.stream.clone(), checkpoint));
+        let batch = CommitBatch {
+            blobs: vec![commit.clone()],
+            checkpoints: checkpoints.into_iter().collect(),
+        };
+        self.commit_fenced(&batch, lease).await
+    }
+    /// Moves the lease's stream's checkpoint under the fencing check.
+    async fn set_checkpoint_fenced(
+        &self,
+        checkpoint: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<(), StateError> {
+        let batch = CommitBatch {
+            blobs: Vec::new(),
+            checkpoints: vec![(lease.stream.clone(), checkpoint)],
+        };
+        self.commit_fenced(&batch, lease).await
+    }
 }
 
 /// Times are stored as fixed-width UTC text so that they compare correctly as strings.

@@ -1,9 +1,15 @@
 //! SQLite state store (the embedded default): one file, WAL mode, versioned schema migrations.
+//!
+//! It implements leases and fenced commits too (see [`lease`](self::lease)), with the same contract as the
+//! PostgreSQL store, though one SQLite file serves one replica.
+
+mod lease;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -11,17 +17,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 
 use super::{
-    parse_time_text, time_text, CommitBatch, DeadLetter, DeadLetterKind, StateError, StateStore,
-    StreamKey, StreamSummary, RECORD_ID_RETENTION,
+    parse_time_text, time_text, Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease,
+    LeaseInfo, StateError, StateStore, StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 
 /// Rows per multi-row statement (well under SQLite's parameter limit).
 const CHUNK: usize = 400;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial schema",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        r#"
 CREATE TABLE streams (
     stream TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -61,7 +68,9 @@ CREATE TABLE dead_letters (
     payload TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (2, "leases and commit owners", lease::MIGRATION_2),
+];
 
 /// The SQLite implementation of [`StateStore`].
 pub struct SqliteStore {
@@ -94,7 +103,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -133,6 +142,72 @@ impl SqliteStore {
                 location: self.location.clone(),
                 message: error.to_string(),
             })
+    }
+
+    /// Commits a batch in one transaction; with a lease, only while it is still held (checked first,
+    /// inside the transaction).
+    async fn write(&self, batch: &CommitBatch, lease: Option<&Lease>) -> Result<(), StateError> {
+        let now = time_text(Utc::now());
+        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
+        if let Some(lease) = lease {
+            debug_assert!(
+                batch.blobs.iter().all(|blob| blob.stream == lease.stream)
+                    && batch
+                        .checkpoints
+                        .iter()
+                        .all(|(stream, _)| *stream == lease.stream),
+                "a fenced batch holds only its lease's stream"
+            );
+            if !lease::check_fence(&mut tx, lease)
+                .await
+                .map_err(self.db("check the lease"))?
+            {
+                return Err(lease::fenced(lease));
+            }
+        }
+        for commit in &batch.blobs {
+            sqlx::query(
+                "INSERT INTO committed_blobs \
+                 (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (stream, content_id) DO UPDATE SET content_created = excluded.content_created, \
+                 expires_at = excluded.expires_at, committed_at = excluded.committed_at, \
+                 records = excluded.records, commits = commits + 1, \
+                 other_owner_commits = other_owner_commits + (owner IS NOT excluded.owner)",
+            )
+            .bind(commit.stream.to_string())
+            .bind(&commit.content_id)
+            .bind(time_text(commit.content_created))
+            .bind(time_text(commit.content_expiration))
+            .bind(&now)
+            .bind(commit.record_ids.len() as i64)
+            .bind(lease.map(|lease| lease.owner.as_str()))
+            .bind(lease.map(|lease| lease.epoch))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db("commit blob"))?;
+            for chunk in commit.record_ids.chunks(CHUNK) {
+                let mut query = QueryBuilder::new(
+                    "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
+                );
+                query.push_values(chunk, |mut row, id| {
+                    row.push_bind(&commit.stream.tenant)
+                        .push_bind(id)
+                        .push_bind(&now);
+                });
+                query
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db("commit record ids"))?;
+            }
+        }
+        for (stream, checkpoint) in &batch.checkpoints {
+            upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
+                .await
+                .map_err(self.db("move checkpoint"))?;
+        }
+        tx.commit().await.map_err(self.db("commit transaction"))
     }
 
     fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
@@ -209,45 +284,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
-        for commit in &batch.blobs {
-            sqlx::query(
-                "INSERT OR REPLACE INTO committed_blobs \
-                 (stream, content_id, content_created, expires_at, committed_at, records) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(commit.stream.to_string())
-            .bind(&commit.content_id)
-            .bind(time_text(commit.content_created))
-            .bind(time_text(commit.content_expiration))
-            .bind(&now)
-            .bind(commit.record_ids.len() as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.db("commit blob"))?;
-            for chunk in commit.record_ids.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
-                );
-                query.push_values(chunk, |mut row, id| {
-                    row.push_bind(&commit.stream.tenant)
-                        .push_bind(id)
-                        .push_bind(&now);
-                });
-                query
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.db("commit record ids"))?;
-            }
-        }
-        for (stream, checkpoint) in &batch.checkpoints {
-            upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
-                .await
-                .map_err(self.db("move checkpoint"))?;
-        }
-        tx.commit().await.map_err(self.db("commit transaction"))
+        self.write(batch, None).await
     }
 
     async fn add_dead_letter(&self, letter: &DeadLetter) -> Result<(), StateError> {
@@ -387,6 +424,49 @@ impl StateStore for SqliteStore {
         }
         tx.commit().await.map_err(self.db("commit reset"))
     }
+
+    async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<usize, StateError> {
+        lease::heartbeat(&self.pool, replica, ttl)
+            .await
+            .map_err(self.db("heartbeat"))
+    }
+
+    async fn leave(&self, replica: &str) -> Result<(), StateError> {
+        lease::leave(&self.pool, replica)
+            .await
+            .map_err(self.db("leave"))
+    }
+
+    async fn acquire_lease(
+        &self,
+        stream: &StreamKey,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Option<Acquired>, StateError> {
+        lease::acquire(&self.pool, stream, replica, ttl)
+            .await
+            .map_err(self.db("acquire lease"))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StateError> {
+        lease::renew(&self.pool, lease, ttl)
+            .await
+            .map_err(self.db("renew lease"))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StateError> {
+        lease::release(&self.pool, lease)
+            .await
+            .map_err(self.db("release lease"))
+    }
+
+    async fn leases(&self) -> Result<Vec<LeaseInfo>, StateError> {
+        lease::all(&self.pool).await.map_err(self.db("read leases"))
+    }
+
+    async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
+        self.write(batch, Some(lease)).await
+    }
 }
 
 fn dead_letter_from_row(row: sqlx::sqlite::SqliteRow) -> DeadLetter {
@@ -424,72 +504,4 @@ async fn upsert_checkpoint(
     .execute(&mut **tx)
     .await
     .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::BlobCommit;
-
-    fn stream() -> StreamKey {
-        StreamKey {
-            tenant: "contoso".into(),
-            content_type: "Audit.General".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_committed_blob_is_remembered_with_its_records_and_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("a/b/state.db"))
-            .await
-            .unwrap();
-        let now = Utc::now();
-        let commit = BlobCommit {
-            stream: stream(),
-            content_id: "blob-1".into(),
-            content_created: now,
-            content_expiration: now + chrono::Duration::days(7),
-            record_ids: (0..1000).map(|i| format!("id-{i}")).collect(),
-            checkpoint: Some(now),
-        };
-        store.commit_blob(&commit).await.unwrap();
-        let committed = store
-            .committed_blobs(&stream(), &["blob-1".into(), "blob-2".into()])
-            .await
-            .unwrap();
-        assert_eq!(committed, HashSet::from(["blob-1".to_string()]));
-        let seen = store
-            .seen_records("contoso", &["id-5", "id-999", "other"])
-            .await
-            .unwrap();
-        assert_eq!(seen.len(), 2);
-        let checkpoint = store.checkpoint(&stream()).await.unwrap().unwrap();
-        assert_eq!(time_text(checkpoint), time_text(now));
-        // Reopening runs the migrations again without harm and keeps the data.
-        drop(store);
-        let store = SqliteStore::open(&dir.path().join("a/b/state.db"))
-            .await
-            .unwrap();
-        assert_eq!(store.streams().await.unwrap()[0].committed_blobs, 1);
-    }
-
-    #[tokio::test]
-    async fn pruning_forgets_expired_blobs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("state.db"))
-            .await
-            .unwrap();
-        let long_ago = Utc::now() - chrono::Duration::days(9);
-        let commit = BlobCommit {
-            stream: stream(),
-            content_id: "old".into(),
-            content_created: long_ago,
-            content_expiration: long_ago + chrono::Duration::days(7),
-            record_ids: vec![],
-            checkpoint: None,
-        };
-        store.commit_blob(&commit).await.unwrap();
-        assert_eq!(store.prune(Utc::now()).await.unwrap(), 1);
-    }
 }

@@ -123,6 +123,16 @@ pub struct Metrics {
     pub sink_queue_depth: Family<SinkLabels, Gauge>,
     /// Liveness and readiness.
     pub health: Health,
+    /// Cluster mode: 1 while this replica holds the stream's lease, else 0.
+    pub stream_owned: Family<StreamLabels, Gauge>,
+    /// Cluster mode: leases taken over from a replica whose lease had expired.
+    pub lease_takeovers: Family<StreamLabels, Counter>,
+    /// Cluster mode: leases lost (taken over, refused at renewal or commit, or expired locally).
+    pub lease_losses: Family<StreamLabels, Counter>,
+    /// Cluster mode: commits and checkpoint moves refused by the fencing check.
+    pub commits_fenced: Family<StreamLabels, Counter>,
+    /// Cluster mode: replicas with a live heartbeat, as this replica last saw them.
+    pub replicas_live: Gauge,
 }
 
 impl Default for Metrics {
@@ -159,6 +169,11 @@ impl Metrics {
             sink_errors: Family::default(),
             sink_queue_depth: Family::default(),
             health: Health::new(),
+            stream_owned: Family::default(),
+            lease_takeovers: Family::default(),
+            lease_losses: Family::default(),
+            commits_fenced: Family::default(),
+            replicas_live: Gauge::default(),
         };
         registry.register(
             "events_received",
@@ -260,6 +275,31 @@ impl Metrics {
             "sink_queue_depth",
             "Batches waiting for a sink",
             metrics.sink_queue_depth.clone(),
+        );
+        registry.register(
+            "stream_owned",
+            "1 while this replica holds the stream's lease (cluster mode)",
+            metrics.stream_owned.clone(),
+        );
+        registry.register(
+            "lease_takeovers",
+            "Stream leases taken over from a replica whose lease had expired",
+            metrics.lease_takeovers.clone(),
+        );
+        registry.register(
+            "lease_losses",
+            "Stream leases lost: taken over, refused at renewal or commit, or expired locally",
+            metrics.lease_losses.clone(),
+        );
+        registry.register(
+            "commits_fenced",
+            "Commits and checkpoint moves refused by the lease fencing check",
+            metrics.commits_fenced.clone(),
+        );
+        registry.register(
+            "replicas_live",
+            "Replicas with a live heartbeat (cluster mode)",
+            metrics.replicas_live.clone(),
         );
         Metrics {
             registry,
