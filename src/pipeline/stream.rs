@@ -241,6 +241,7 @@ impl StreamTask {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
         if blob.content_expiration <= Utc::now() {
             self.metrics.blobs_lost.get_or_create(&labels).inc();
+            tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, expired = %blob.content_expiration, "content expired before it could be fetched: its events are lost");
             self.dead_letter_blob(
                 blob,
                 "content expired before it could be fetched: its events are lost",
