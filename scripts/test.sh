@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every check and test of atp-forwarder: formatting, clippy, and the whole test suite (unit tests,
+# Runs every check and test of atp-forwarder: formatting, clippy, cargo deny, and the whole test suite (unit tests,
 # integration tests against the emulator, real rsyslog and HTTP receivers, PostgreSQL).
 # On a fresh Debian machine, run as root: missing Debian packages the tests need are installed first.
 set -euo pipefail
@@ -39,6 +39,13 @@ if [ "$need_kubernetes_validate" = true ]; then
   export PATH="$PATH:$HOME/.local/bin"
 fi
 
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "installing cargo-deny (crates.io) for the supply-chain check"
+  cargo install --locked cargo-deny
+fi
+
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# Licenses, duplicate crates and sources against deny.toml (advisories need the network: see deny.toml).
+cargo deny --locked check licenses bans sources
 cargo test --all-targets --locked "$@"

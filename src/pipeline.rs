@@ -177,6 +177,7 @@ async fn run_with(
         );
         let api = Arc::new(
             ApiClient::new(tenant, http.clone(), tokens, options.retry.clone())?
+                .with_limits(config.limits)
                 .with_metrics(metrics.clone()),
         );
         let in_flight_ids = Arc::new(InFlightIds::default());

@@ -131,3 +131,22 @@ fn every_example_config_parses_and_only_lacks_its_secrets_here() {
     }
     assert!(seen >= 3, "example configs found: {seen}");
 }
+
+#[test]
+fn input_limits_that_cannot_work_are_refused_by_key() {
+    assert_config_error(
+        &format!(
+            "[limits]\nmax_nesting_depth = 0\nmax_blob_bytes = 1000\nmax_record_bytes = 2000\n{TENANT}{SINK}"
+        ),
+        &[
+            "limits.max_nesting_depth",
+            "must be at least 1",
+            "limits.max_record_bytes",
+            "a record cannot be larger than its blob",
+        ],
+    );
+    assert_config_error(
+        &format!("[limits]\nmax_blob_size = 1000\n{TENANT}{SINK}"),
+        &["max_blob_size", "limits"],
+    );
+}

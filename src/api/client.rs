@@ -11,18 +11,18 @@ use reqwest::{Method, Response, StatusCode};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::answer::{excerpt, headers_within, read_limited};
 use super::budget::RequestBudget;
 use super::error::{classify, server_date, ApiError, Verdict};
+use super::link::{follow_link, next_page};
 use super::retry::RetryPolicy;
 use super::wire::{format_api_time, ContentBlob, ErrorBody, Subscription};
 use crate::auth::{TokenError, TokenSource};
-use crate::config::TenantConfig;
+use crate::config::{InputLimits, TenantConfig};
 use crate::telemetry::{ApiLabels, Metrics};
 
 /// Microsoft asks for at least this long between two `subscriptions/start` calls.
 const START_SPACING: Duration = Duration::from_secs(15 * 60);
-/// Most pages followed in one listing before it is considered a loop.
-const MAX_PAGES: u32 = 10_000;
 /// Most times a window is listed again after AF20031 (invalid next page).
 const MAX_RELISTS: u32 = 3;
 /// A server clock this far from ours (the `Date` header has whole seconds) is taken as skew.
@@ -45,6 +45,8 @@ pub struct ApiClient {
     clock_offset_ms: AtomicI64,
     /// Request counters and the tenant's health, when the pipeline observes this client.
     metrics: Option<Arc<Metrics>>,
+    /// Bounds on the API's answers.
+    limits: InputLimits,
 }
 
 // === impl ApiClient ===
@@ -78,7 +80,19 @@ impl ApiClient {
             last_start: Mutex::new(HashMap::new()),
             clock_offset_ms: AtomicI64::new(0),
             metrics: None,
+            limits: InputLimits::default(),
         })
+    }
+
+    /// Bounds the API's answers by `limits` (the defaults otherwise).
+    pub fn with_limits(mut self, limits: InputLimits) -> ApiClient {
+        self.limits = limits;
+        self
+    }
+
+    /// The bounds on the API's answers (blob readers apply the blob, record and nesting limits).
+    pub fn limits(&self) -> &InputLimits {
+        &self.limits
     }
 
     /// Counts requests by outcome in `metrics` and reports the tenant's state to its health.
@@ -183,7 +197,7 @@ impl ApiClient {
         'window: loop {
             let mut url = first.clone();
             let mut blobs = Vec::new();
-            for _page in 0..MAX_PAGES {
+            for _page in 0..self.limits.max_pages_per_window {
                 let response = match self.execute("list content", Method::GET, url.clone()).await {
                     Ok(response) => response,
                     Err(error) if error.code() == Some("AF20031") && relists < MAX_RELISTS => {
@@ -201,10 +215,13 @@ impl ApiClient {
                     Some(next) => url = self.checked_url(&next, "list content")?,
                 }
             }
-            return Err(ApiError::Decode {
+            return Err(ApiError::LimitExceeded {
                 tenant: self.tenant.clone(),
                 operation: "list content",
-                message: format!("more than {MAX_PAGES} pages for one window"),
+                message: format!(
+                    "more than limits.max_pages_per_window = {} pages for the {content_type} window {start_text} to {end_text} (a link loop?)",
+                    self.limits.max_pages_per_window
+                ),
             });
         }
     }
@@ -239,23 +256,14 @@ impl ApiClient {
     }
 
     /// A URL from the API (next page, content URI) is followed only on the configured API host and scheme,
-    /// so a hostile answer cannot send the bearer token elsewhere.
+    /// so a hostile answer cannot send the bearer token elsewhere (see [`follow_link`]).
     fn checked_url(&self, text: &str, operation: &'static str) -> Result<Url, ApiError> {
-        let foreign = || ApiError::ForeignHost {
+        follow_link(&self.feed, text).map_err(|_| ApiError::ForeignHost {
             tenant: self.tenant.clone(),
             operation,
-            url: text.to_string(),
+            url: excerpt(text.as_bytes()),
             host: self.feed.host_str().unwrap_or_default().to_string(),
-        };
-        let url = Url::parse(text).map_err(|_| foreign())?;
-        let same = url.scheme() == self.feed.scheme()
-            && url.host_str() == self.feed.host_str()
-            && url.port_or_known_default() == self.feed.port_or_known_default();
-        if same {
-            Ok(url)
-        } else {
-            Err(foreign())
-        }
+        })
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
@@ -363,6 +371,14 @@ impl ApiClient {
                     continue;
                 }
             };
+            if let Err(message) = headers_within(response.headers(), &self.limits) {
+                self.observe(operation, "refused");
+                return Err(ApiError::LimitExceeded {
+                    tenant: self.tenant.clone(),
+                    operation,
+                    message,
+                });
+            }
             self.observe_clock(response.headers());
             let status = response.status();
             if status.is_success() {
@@ -479,44 +495,8 @@ fn breaks_tenant(error: &ApiError) -> bool {
             code.as_str(),
             "AF10001" | "AF20010" | "AF20011" | "AF20012" | "AF20013" | "AF20023"
         ),
-        ApiError::Decode { .. } | ApiError::ForeignHost { .. } => false,
-    }
-}
-
-/// The next page link, under either of its documented names.
-fn next_page(response: &Response) -> Option<String> {
-    ["NextPageUri", "NextPageUrl"].iter().find_map(|name| {
-        response
-            .headers()
-            .get(*name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .map(str::to_string)
-    })
-}
-
-async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|error| crate::api::error_chain(&error))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("answer larger than {limit} bytes"));
+        ApiError::Decode { .. } | ApiError::ForeignHost { .. } | ApiError::LimitExceeded { .. } => {
+            false
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body)
-}
-
-/// The first 300 characters of a body, for messages.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut excerpt: String = text.chars().take(300).collect();
-    if text.chars().count() > 300 {
-        excerpt.push('…');
-    }
-    excerpt
 }

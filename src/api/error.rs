@@ -131,6 +131,12 @@ pub enum ApiError {
         url: String,
         host: String,
     },
+    #[error("tenant {tenant}: {operation}: the answer was refused: {message}; if the API really sends this, raise the limit in [limits]")]
+    LimitExceeded {
+        tenant: String,
+        operation: &'static str,
+        message: String,
+    },
     #[error("tenant {tenant}: {operation} still failing after {attempts} attempts: {last}")]
     Exhausted {
         tenant: String,

@@ -5,15 +5,19 @@
 //! each answer: wait out `Retry-After`, back off with jitter, refresh the token once after a 401, or give up
 //! with a typed [`ApiError`] that tells the operator what to do.
 
+mod answer;
 mod budget;
 mod client;
 mod error;
+mod link;
 mod retry;
 mod wire;
 
+pub use answer::excerpt;
 pub use budget::RequestBudget;
-pub use client::{excerpt, ApiClient};
+pub use client::ApiClient;
 pub use error::{advice, classify, retry_after, server_date, ApiError, Verdict};
+pub use link::{follow_link, LinkError};
 pub use retry::RetryPolicy;
 pub use wire::{format_api_time, parse_api_time, ContentBlob, ErrorBody, Subscription};
 

@@ -89,9 +89,12 @@ impl ClientCertificate {
         alg: AssertionAlg,
     ) -> Result<ClientCertificate, CertificateError> {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| CertificateError::Read {
-                path: path.to_path_buf(),
-                source,
+            // PEM certificates and keys are a few KiB; 1 MiB leaves room for long chains.
+            crate::config::read_bounded(path, 1024 * 1024).map_err(|source| {
+                CertificateError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })
         };
         let certificate_pem = read(certificate_file)?;

@@ -33,7 +33,8 @@ pub async fn subscriptions(
         .filter(|tenant| only_tenant.is_none_or(|name| name == tenant.name))
     {
         let tokens = Arc::new(TokenSource::for_tenant(tenant, http.clone()));
-        let api = ApiClient::new(tenant, http.clone(), tokens, RetryPolicy::default())?;
+        let api = ApiClient::new(tenant, http.clone(), tokens, RetryPolicy::default())?
+            .with_limits(config.limits);
         match action {
             SubscriptionAction::List => match api.list_subscriptions().await {
                 Ok(list) => {

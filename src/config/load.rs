@@ -228,6 +228,9 @@ impl Config {
         for (key, message) in self.state.validate() {
             problem(key, message);
         }
+        for (key, message) in self.limits.validate() {
+            problem(key, message);
+        }
         problems
     }
 }

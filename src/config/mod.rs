@@ -4,6 +4,7 @@
 //! Every struct denies unknown keys. Durations are humane (`"60s"`, `"12h"`). Secrets are resolved during
 //! validation (from `…_file` or `…_env` keys) and held in [`Secret`].
 
+mod limits;
 mod load;
 mod secret;
 mod tenant;
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use limits::InputLimits;
 pub use load::{ConfigError, Problem};
-pub use secret::{read_secret_env, read_secret_file, Secret, SecretError};
+pub use secret::{read_bounded, read_secret_env, read_secret_file, Secret, SecretError};
 pub use tenant::{Cloud, Endpoints, TenantConfig};
 
 use crate::sink::SinkConfig;
@@ -38,6 +40,9 @@ pub struct Config {
     /// Logs, metrics and health endpoints.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Bounds on what the API may send (blob, record and header sizes, nesting, pages).
+    #[serde(default)]
+    pub limits: InputLimits,
     /// The file this configuration was read from (for messages).
     #[serde(skip)]
     pub source: PathBuf,

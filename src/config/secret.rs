@@ -57,15 +57,40 @@ pub enum SecretError {
 /// `LoadCredential=`) when that is set and the file exists there.
 pub fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
     let resolved = resolve_credential_path(path);
-    let text = std::fs::read_to_string(&resolved).map_err(|source| SecretError::File {
+    let bytes =
+        read_bounded(&resolved, MAX_SECRET_FILE_BYTES).map_err(|source| SecretError::File {
+            path: resolved.clone(),
+            source,
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| SecretError::File {
         path: resolved.clone(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
     })?;
     let secret = Secret::new(text);
     if secret.expose().is_empty() {
         return Err(SecretError::EmptyFile { path: resolved });
     }
     Ok(secret)
+}
+
+/// Largest secret file read (a client secret or password is under 1 KiB).
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads at most `limit` bytes of `path`; a longer file (or a device like `/dev/zero`) is an error instead
+/// of an unbounded read.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes; is this the right file?"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Reads a secret from the environment variable `name`.
@@ -114,5 +139,21 @@ mod tests {
             read_secret_file(&path),
             Err(SecretError::EmptyFile { .. })
         ));
+    }
+
+    #[test]
+    fn a_huge_or_endless_secret_file_is_refused_without_reading_it_all() {
+        let error = read_secret_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            error.to_string().contains("larger than 65536 bytes"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        assert!(read_secret_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
     }
 }

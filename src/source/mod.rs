@@ -11,5 +11,5 @@ mod splitter;
 
 pub use decoder::{decode_element, Decoded};
 pub use planner::{oldest_start, plan_windows, split_span, Window, MAX_WINDOW};
-pub use reader::{BlobReader, Chunk, InvalidElement, ReadError, MAX_RECORD_BYTES};
+pub use reader::{BlobReader, Chunk, InvalidElement, ReadError};
 pub use splitter::{ArraySplitter, SplitError};

@@ -6,9 +6,6 @@ use crate::event::Record;
 use super::decoder::{decode_element, Decoded};
 use super::splitter::{ArraySplitter, SplitError};
 
-/// Largest single record accepted (a bigger element is poison).
-pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
-
 /// An element of a blob that is not a usable record.
 #[derive(Debug, Clone)]
 pub struct InvalidElement {
@@ -38,6 +35,12 @@ pub enum ReadError {
     Body(String),
     #[error("{0}")]
     Split(#[from] SplitError),
+    #[error("the blob is larger than limits.max_blob_bytes = {limit} bytes ({seen} bytes {how}); it is refused")]
+    TooLarge {
+        limit: u64,
+        seen: u64,
+        how: &'static str,
+    },
 }
 
 impl ReadError {
@@ -45,11 +48,12 @@ impl ReadError {
     pub fn is_transient(&self) -> bool {
         match self {
             ReadError::Body(_) | ReadError::Split(SplitError::Truncated { .. }) => true,
+            ReadError::Api(ApiError::ForeignHost { .. } | ApiError::LimitExceeded { .. }) => false,
             ReadError::Api(error) => !matches!(
                 error.code(),
                 Some("AF20051" | "AF20052" | "AF10001" | "AF20010" | "AF20011")
             ),
-            ReadError::Split(_) => false,
+            ReadError::Split(_) | ReadError::TooLarge { .. } => false,
         }
     }
 }
@@ -61,25 +65,39 @@ pub struct BlobReader {
     wanted: Vec<i64>,
     batch_size: usize,
     ended: bool,
+    max_blob_bytes: u64,
 }
 
 // === impl BlobReader ===
 
 impl BlobReader {
-    /// Starts fetching the blob at `content_uri`.
+    /// Starts fetching the blob at `content_uri`, bounded by the client's [`crate::config::InputLimits`]:
+    /// a declared `Content-Length` over `max_blob_bytes` is refused before any byte is read, and the bytes
+    /// actually read (after decompression) are counted against it too.
     pub async fn open(
         api: &ApiClient,
         content_uri: &str,
         wanted: &[i64],
         batch_size: usize,
     ) -> Result<BlobReader, ReadError> {
+        let limits = *api.limits();
         let response = api.fetch_blob(content_uri).await?;
+        if let Some(declared) = response.content_length() {
+            if declared > limits.max_blob_bytes {
+                return Err(ReadError::TooLarge {
+                    limit: limits.max_blob_bytes,
+                    seen: declared,
+                    how: "declared by Content-Length",
+                });
+            }
+        }
         Ok(BlobReader {
             response,
-            splitter: ArraySplitter::new(MAX_RECORD_BYTES),
+            splitter: ArraySplitter::new(limits.max_record_bytes, limits.max_nesting_depth),
             wanted: wanted.to_vec(),
             batch_size: batch_size.max(1),
             ended: false,
+            max_blob_bytes: limits.max_blob_bytes,
         })
     }
 
@@ -111,7 +129,17 @@ impl BlobReader {
                 return Ok((!empty).then_some(chunk));
             }
             match self.response.chunk().await {
-                Ok(Some(bytes)) => self.splitter.push(&bytes),
+                Ok(Some(bytes)) => {
+                    self.splitter.push(&bytes);
+                    let seen = self.splitter.bytes_seen();
+                    if seen > self.max_blob_bytes {
+                        return Err(ReadError::TooLarge {
+                            limit: self.max_blob_bytes,
+                            seen,
+                            how: "read so far",
+                        });
+                    }
+                }
                 Ok(None) => self.ended = true,
                 Err(error) => return Err(ReadError::Body(crate::api::error_chain(&error))),
             }

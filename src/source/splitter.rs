@@ -15,8 +15,12 @@ pub enum SplitError {
     NotAnArray { found: char },
     #[error("unexpected {found:?} at byte {offset} between array elements")]
     Unexpected { found: char, offset: u64 },
-    #[error("an element is larger than {limit} bytes")]
+    #[error(
+        "a record is larger than {limit} bytes (limits.max_record_bytes); the blob is refused"
+    )]
     ElementTooLarge { limit: usize },
+    #[error("a record nests deeper than {limit} levels at byte {offset} (limits.max_nesting_depth); the blob is refused")]
+    TooDeep { limit: u32, offset: u64 },
     #[error("the blob ended after {offset} bytes before its closing bracket (truncated)")]
     Truncated { offset: u64 },
     #[error("unbalanced {found:?} at byte {offset}")]
@@ -47,20 +51,29 @@ pub struct ArraySplitter {
     consumed: u64,
     state: State,
     max_element: usize,
+    max_depth: u32,
 }
 
 // === impl ArraySplitter ===
 
 impl ArraySplitter {
-    /// A splitter that refuses elements larger than `max_element` bytes.
-    pub fn new(max_element: usize) -> ArraySplitter {
+    /// A splitter that refuses elements larger than `max_element` bytes or nested deeper than `max_depth`
+    /// levels (objects and arrays inside an element; the element itself is level 1).
+    pub fn new(max_element: usize, max_depth: u32) -> ArraySplitter {
+        debug_assert!(max_element > 0 && max_depth > 0);
         ArraySplitter {
             buf: Vec::with_capacity(64 * 1024),
             pos: 0,
             consumed: 0,
             state: State::Start,
             max_element,
+            max_depth,
         }
+    }
+
+    /// Bytes of the body pushed so far.
+    pub fn bytes_seen(&self) -> u64 {
+        self.consumed + self.buf.len() as u64
     }
 
     /// Adds the next chunk of the body. Bytes of elements already returned are dropped first.
@@ -193,7 +206,7 @@ impl ArraySplitter {
                             if depth == 0 {
                                 // A string scalar element ends with its closing quote.
                                 pos += 1;
-                                return Ok(Some(self.complete(start, pos)));
+                                return self.complete(start, pos).map(Some);
                             }
                         }
                         pos += 1;
@@ -204,20 +217,28 @@ impl ArraySplitter {
             let byte = bytes[pos];
             match byte {
                 b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > self.max_depth {
+                        return Err(SplitError::TooDeep {
+                            limit: self.max_depth,
+                            offset: self.consumed + pos as u64,
+                        });
+                    }
+                }
                 b'}' | b']' if depth == 0 => {
                     // The end of a scalar element (`]` closes the array; handled by Between).
-                    return Ok(Some(self.complete(start, pos)));
+                    return self.complete(start, pos).map(Some);
                 }
                 b'}' | b']' => {
                     depth -= 1;
                     if depth == 0 {
                         pos += 1;
-                        return Ok(Some(self.complete(start, pos)));
+                        return self.complete(start, pos).map(Some);
                     }
                 }
                 b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
-                    return Ok(Some(self.complete(start, pos)));
+                    return self.complete(start, pos).map(Some);
                 }
                 _ => {}
             }
@@ -238,12 +259,17 @@ impl ArraySplitter {
         Ok(None)
     }
 
-    fn complete(&mut self, start: usize, end: usize) -> Range<usize> {
+    fn complete(&mut self, start: usize, end: usize) -> Result<Range<usize>, SplitError> {
+        if end - start > self.max_element {
+            return Err(SplitError::ElementTooLarge {
+                limit: self.max_element,
+            });
+        }
         self.pos = end;
         self.state = State::Between {
             after_element: true,
         };
-        start..end
+        Ok(start..end)
     }
 
     fn skip_whitespace(&mut self) -> Option<u8> {
@@ -270,7 +296,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn split_in_chunks(body: &[u8], chunk: usize) -> Result<Vec<String>, SplitError> {
-        let mut splitter = ArraySplitter::new(1 << 20);
+        let mut splitter = ArraySplitter::new(1 << 20, 64);
         let mut out = Vec::new();
         for piece in body.chunks(chunk.max(1)) {
             splitter.push(piece);
@@ -327,11 +353,40 @@ mod tests {
 
     #[test]
     fn an_oversized_element_is_refused() {
-        let mut splitter = ArraySplitter::new(10);
+        let mut splitter = ArraySplitter::new(10, 64);
         splitter.push(br#"[{"a":"0123456789abcdef"#);
         assert_eq!(
             splitter.next(),
             Err(SplitError::ElementTooLarge { limit: 10 })
+        );
+    }
+
+    #[test]
+    fn an_oversized_element_is_refused_even_when_it_arrives_whole() {
+        let mut splitter = ArraySplitter::new(10, 64);
+        splitter.push(br#"[{"a":"0123456789abcdef"},{"b":1}]"#);
+        assert_eq!(
+            splitter.next(),
+            Err(SplitError::ElementTooLarge { limit: 10 })
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_at_the_first_level_too_many() {
+        let within = format!("[{}{}]", "[".repeat(4), "]".repeat(4));
+        let mut splitter = ArraySplitter::new(1024, 4);
+        splitter.push(within.as_bytes());
+        assert_eq!(splitter.next().unwrap(), Some(1..9));
+
+        let deep = format!("[{}", "[{\"a\":".repeat(1_000_000));
+        let mut splitter = ArraySplitter::new(usize::MAX, 64);
+        splitter.push(deep.as_bytes());
+        assert_eq!(
+            splitter.next(),
+            Err(SplitError::TooDeep {
+                limit: 64,
+                offset: 1 + 6 * 32
+            })
         );
     }
 

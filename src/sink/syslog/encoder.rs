@@ -29,7 +29,7 @@ const HOSTNAME_MAX: usize = 255;
 
 /// How one message came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fit {
+pub enum Fit {
     /// The whole payload is in the message.
     Whole,
     /// MSG was cut: `kept` of `original` payload bytes are in the message.
@@ -39,14 +39,16 @@ pub(crate) enum Fit {
 /// The header alone is longer than the size limit (a very long tenant name or hostname).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the syslog header alone takes {header} bytes, more than max_message_bytes = {limit}")]
-pub(crate) struct HeaderTooLong {
-    pub(crate) header: usize,
-    pub(crate) limit: usize,
+pub struct HeaderTooLong {
+    /// Bytes the header takes.
+    pub header: usize,
+    /// The configured `max_message_bytes`.
+    pub limit: usize,
 }
 
-/// Writes syslog messages for one sink.
+/// Writes syslog messages for one sink (public for the fuzz targets and the benchmark).
 #[derive(Debug, Clone)]
-pub(crate) struct Encoder {
+pub struct Encoder {
     protocol: Protocol,
     facility: u8,
     severity: Severity,
@@ -60,7 +62,7 @@ pub(crate) struct Encoder {
 
 impl Encoder {
     /// An encoder for a validated config; HOSTNAME defaults to this machine's name.
-    pub(crate) fn new(config: &SyslogSinkConfig) -> Encoder {
+    pub fn new(config: &SyslogSinkConfig) -> Encoder {
         let hostname = match &config.hostname {
             Some(hostname) => printable(hostname, HOSTNAME_MAX),
             None => printable(&gethostname::gethostname().to_string_lossy(), HOSTNAME_MAX),
@@ -82,7 +84,7 @@ impl Encoder {
     }
 
     /// Appends one message (no framing) for `event` with `payload` as MSG to `out`.
-    pub(crate) fn encode(
+    pub fn encode(
         &self,
         tenant: &str,
         event: &Event,

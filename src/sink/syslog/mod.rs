@@ -20,6 +20,7 @@ mod tls;
 mod transport;
 
 pub use config::{Facility, Framing, Protocol, Severity, SyslogSinkConfig, Transport};
+pub use encoder::{Encoder as SyslogEncoder, Fit, HeaderTooLong};
 
 use super::{Sink, SinkError};
 use transport::Endpoint;
