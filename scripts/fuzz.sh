@@ -47,7 +47,8 @@ for line in open("../shared/fixtures/real-atp-records.jsonl", "rb") if os.path.e
 for i, record in enumerate(records):
     open(f"{seeds}/record/{i:03}.json", "wb").write(record)
     open(f"{seeds}/syslog/{i:03}.bin", "wb").write(bytes([i % 256]) + record)
-open(f"{seeds}/blob/all.json", "wb").write(b"\x07[" + b",".join(records) + b"]")
+small = sorted(records, key=len)[:8]
+open(f"{seeds}/blob/mixed.json", "wb").write(b"\x07[" + b",".join(small) + b"]")
 open(f"{seeds}/blob/small.json", "wb").write(b"\x01\xef\xbb\xbf[ " + b" ,\n".join(records[:3]) + b" ]")
 wire = [
     b'[{"contentType":"Audit.General","contentId":"20251124100319.abc$20251124100319.abc$audit_general$Audit_General$na0034","contentUri":"https://manage.office.com/api/v1.0/t/activity/feed/audit/20251124100319.abc","contentCreated":"2025-11-24T10:03:19.000Z","contentExpiration":"2025-12-01T10:03:19.000Z"}]',
@@ -93,7 +94,7 @@ for target in "${targets[@]}"; do
   log="fuzz/artifacts/$target.log"
   mkdir -p fuzz/artifacts
   echo "== fuzzing $target for ${seconds}s (log: $log)"
-  if ! "${fuzz[@]}" run "$target" "$corpus" "$seed" -- \
+  if ! "${fuzz[@]}" run "$target" "$corpus" "$seed" -- -max_len=32768 \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $target FAILED: see $log and fuzz/artifacts/$target/" >&2

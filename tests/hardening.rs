@@ -73,13 +73,18 @@ async fn run_once(config: &std::path::Path) -> std::process::Output {
     .expect("run --once ends within 60 s")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_content_uri_on_another_host_is_refused_and_dead_lettered_without_sending_the_token() {
+/// An emulator whose links (`contentUri`, `NextPageUri`) all point at a trap, and one `run --once` of the
+/// daemon against the emulator's real address. Returns the trap, the emulator, the workdir and the log.
+async fn run_against_foreign_links(
+    blob_interval: Duration,
+    page_size: usize,
+) -> (Trap, atp_forwarder::emulator::Emulator, Workdir, String) {
     let trap = start_trap().await;
     let emulator = start_emulator(|config| {
         config.history = Duration::from_secs(3 * 3600);
-        config.blob_interval = Duration::from_secs(3600);
+        config.blob_interval = blob_interval;
         config.records_per_blob = 10;
+        config.page_size = page_size;
         config.public_base_url = Some(trap.url.clone());
     })
     .await;
@@ -87,12 +92,18 @@ async fn a_content_uri_on_another_host_is_refused_and_dead_lettered_without_send
     // base_url() is the public base (the trap); the daemon talks to the emulator's real address.
     let api = format!("http://{}", emulator.local_addr());
     let config = work.config(&api, SECRET, "");
-
     let output = run_once(&config).await;
     let log = text(&output);
-
     trap.assert_untouched();
     assert!(log.contains("refused to follow"), "{log}");
+    (trap, emulator, work, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_uri_on_another_host_is_refused_and_dead_lettered_without_sending_the_token() {
+    let (_trap, emulator, work, _log) =
+        run_against_foreign_links(Duration::from_secs(3600), 200).await;
+
     assert!(work.delivered().is_empty(), "nothing came from the trap");
     assert_eq!(emulator.stats().blobs_served, 0);
     let dead = dead_letters(&work.path("state/state.db")).await;
@@ -116,25 +127,9 @@ async fn a_content_uri_on_another_host_is_refused_and_dead_lettered_without_send
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_page_link_to_another_host_is_refused_without_sending_the_token() {
-    let trap = start_trap().await;
-    let emulator = start_emulator(|config| {
-        config.history = Duration::from_secs(3 * 3600);
-        config.blob_interval = Duration::from_secs(600);
-        config.records_per_blob = 5;
-        config.page_size = 2;
-        config.public_base_url = Some(trap.url.clone());
-    })
-    .await;
-    let work = Workdir::new();
-    // base_url() is the public base (the trap); the daemon talks to the emulator's real address.
-    let api = format!("http://{}", emulator.local_addr());
-    let config = work.config(&api, SECRET, "");
+    let (trap, _emulator, _work, log) =
+        run_against_foreign_links(Duration::from_secs(600), 2).await;
 
-    let output = run_once(&config).await;
-    let log = text(&output);
-
-    trap.assert_untouched();
-    assert!(log.contains("refused to follow"), "{log}");
     assert!(
         log.contains(&trap.url),
         "the log names the refused link: {log}"

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
             .structured_data
             .iter()
             .flat_map(|element| element.params())
-            .find(|(name, _)| *name == "id")
+            .find(|(name, _)| name.to_string() == "id")
             .map(|(_, value)| value.to_string());
         assert_eq!(id.as_deref(), Some(event.record.id.as_str()), "{message}");
     }
