@@ -238,17 +238,14 @@ impl StateStore for SqliteStore {
         content_ids: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut found = HashSet::new();
+        let stream = stream.to_string();
         for chunk in content_ids.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::new("SELECT content_id FROM committed_blobs WHERE stream = ");
-            query
-                .push_bind(stream.to_string())
-                .push(" AND content_id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_str());
-            }
-            query.push(")");
+            let mut query = keyed_in_query(
+                "SELECT content_id FROM committed_blobs WHERE stream = ",
+                &stream,
+                "content_id",
+                chunk.iter().map(String::as_str),
+            );
             let rows = query
                 .build()
                 .fetch_all(&self.pool)
@@ -266,13 +263,12 @@ impl StateStore for SqliteStore {
     ) -> Result<HashSet<String>, StateError> {
         let mut found = HashSet::new();
         for chunk in record_ids.chunks(CHUNK) {
-            let mut query = QueryBuilder::new("SELECT record_id FROM seen_records WHERE tenant = ");
-            query.push_bind(tenant).push(" AND record_id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
+            let mut query = keyed_in_query(
+                "SELECT record_id FROM seen_records WHERE tenant = ",
+                tenant,
+                "record_id",
+                chunk.iter().copied(),
+            );
             let rows = query
                 .build()
                 .fetch_all(&self.pool)
@@ -340,17 +336,14 @@ impl StateStore for SqliteStore {
         content_ids: &[String],
     ) -> Result<u64, StateError> {
         let mut removed = 0;
+        let stream = stream.to_string();
         for chunk in content_ids.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::new("DELETE FROM dead_letters WHERE kind = 'blob' AND stream = ");
-            query
-                .push_bind(stream.to_string())
-                .push(" AND content_id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_str());
-            }
-            query.push(")");
+            let mut query = keyed_in_query(
+                "DELETE FROM dead_letters WHERE kind = 'blob' AND stream = ",
+                &stream,
+                "content_id",
+                chunk.iter().map(String::as_str),
+            );
             let done = query
                 .build()
                 .execute(&self.pool)
@@ -467,6 +460,29 @@ impl StateStore for SqliteStore {
     async fn commit_fenced(&self, batch: &CommitBatch, lease: &Lease) -> Result<(), StateError> {
         self.write(batch, Some(lease)).await
     }
+}
+
+/// `{head}<key> AND {column} IN (<values>)` with the key and every value bound (callers pass at most
+/// [`CHUNK`] values, below SQLite's bound-parameter limit).
+fn keyed_in_query<'a>(
+    head: &'static str,
+    key: &'a str,
+    column: &'static str,
+    values: impl ExactSizeIterator<Item = &'a str>,
+) -> QueryBuilder<'a, sqlx::Sqlite> {
+    debug_assert!(values.len() <= CHUNK);
+    let mut query = QueryBuilder::new(head);
+    query
+        .push_bind(key)
+        .push(" AND ")
+        .push(column)
+        .push(" IN (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
+    query
 }
 
 fn dead_letter_from_row(row: sqlx::sqlite::SqliteRow) -> DeadLetter {
