@@ -22,6 +22,7 @@
 mod cluster;
 mod commit;
 mod deliver;
+mod gather;
 mod held;
 mod progress;
 mod stream;
@@ -149,6 +150,7 @@ async fn run_with(
             name: name.clone(),
             format: sink_config.format(),
             sink: sink_config.build()?,
+            gathering: sink_config.gathering(),
             store: store.clone(),
             metrics: metrics.clone(),
             retry: options.retry.clone(),

@@ -1,6 +1,7 @@
-//! Sink drivers: one task per sink that encodes each batch in the sink's format and hands it to the sink
+//! Sink drivers: one task per sink that takes the next group of queued batches (one batch, or several of one
+//! tenant joined for an HTTP sink: see `gather`), encodes it in the sink's format and hands it to the sink
 //! until every event is acknowledged or dead-lettered, retrying with jittered backoff that honours the
-//! sink's `retry_after`. Only then is the batch released to its blob's tracker.
+//! sink's `retry_after`. Only then is each batch released to its blob's tracker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +11,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::commit::BlobTracker;
+use super::gather::{Gatherer, Group};
 use crate::api::RetryPolicy;
 use crate::encode::Format;
 use crate::event::Event;
-use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink};
+use crate::sink::{EncodedBatch, Gathering, ItemOutcome, SendOutcome, Sink};
 use crate::state::{DeadLetter, DeadLetterKind, StateStore};
 use crate::telemetry::Metrics;
 
@@ -36,6 +38,8 @@ pub(crate) struct SinkDriver {
     pub name: Arc<str>,
     pub format: Format,
     pub sink: Box<dyn Sink>,
+    /// Joining queued batches into fuller sends (HTTP sinks), or none.
+    pub gathering: Option<Gathering>,
     pub store: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
     pub retry: RetryPolicy,
@@ -47,39 +51,40 @@ pub(crate) struct SinkDriver {
 
 impl SinkDriver {
     /// Delivers batches until the queue closes (or the abort token fires).
-    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Arc<Batch>>) {
+    pub(crate) async fn run(mut self, queue: mpsc::Receiver<Arc<Batch>>) {
         let labels = Metrics::sink(&self.name);
         let alive = self.metrics.health.register_loop("sink", &self.name, None);
+        let mut gatherer = Gatherer::new(queue, self.gathering);
+        let abort = self.abort.clone();
         loop {
             let waiting = alive.waiting();
-            let batch = tokio::select! {
-                batch = queue.recv() => batch,
-                () = self.abort.cancelled() => None,
-            };
+            let group = gatherer.next(&abort).await;
             drop(waiting);
-            let Some(batch) = batch else { break };
+            let Some(group) = group else { break };
             self.metrics
                 .sink_queue_depth
                 .get_or_create(&labels)
-                .set(queue.len() as i64);
+                .set(gatherer.queued() as i64);
             let encoded = EncodedBatch::encode(
                 self.format,
-                batch.tenant.clone(),
-                batch.events.clone(),
-                0..batch.events.len(),
+                group.tenant.clone(),
+                group.events.clone(),
+                0..group.events.len(),
             );
-            if !self.deliver(&batch, encoded).await {
-                // Aborted at shutdown: the blob stays uncommitted and is fetched again next run.
+            if !self.deliver(&group, encoded).await {
+                // Aborted at shutdown: the blobs stay uncommitted and are fetched again next run.
                 break;
             }
-            batch.tracker.release().await;
+            for batch in &group.batches {
+                batch.tracker.release().await;
+            }
         }
     }
 
     /// Sends until nothing is left to retry; false when aborted.
-    async fn deliver(&mut self, batch: &Batch, mut pending: EncodedBatch) -> bool {
+    async fn deliver(&mut self, group: &Group, mut pending: EncodedBatch) -> bool {
         let labels = Metrics::sink(&self.name);
-        let delivered_labels = Metrics::delivery(&batch.tenant, &self.name);
+        let delivered_labels = Metrics::delivery(&group.tenant, &self.name);
         let mut attempt = 0u32;
         loop {
             let outcome = self.sink.send(&pending).await;
@@ -94,7 +99,7 @@ impl SinkDriver {
                             &self.name,
                             &*self.store,
                             &self.metrics,
-                            batch,
+                            group.batch_of(item.event),
                             pending.event(item),
                             &reason,
                         )
@@ -105,7 +110,7 @@ impl SinkDriver {
                 SendOutcome::Retry { error, retry_after } => {
                     self.metrics.sink_errors.get_or_create(&labels).inc();
                     let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-                    tracing::warn!(sink = %self.name, tenant = %batch.tenant, error = %error, attempt, wait_s = wait.as_secs_f64(), "sink did not acknowledge; retrying");
+                    tracing::warn!(sink = %self.name, tenant = %group.tenant, error = %error, attempt, wait_s = wait.as_secs_f64(), "sink did not acknowledge; retrying");
                     if !self.wait(wait).await {
                         return false;
                     }
@@ -127,7 +132,7 @@ impl SinkDriver {
                                     &self.name,
                                     &*self.store,
                                     &self.metrics,
-                                    batch,
+                                    group.batch_of(item.event),
                                     pending.event(item),
                                     reason,
                                 )
@@ -152,7 +157,7 @@ impl SinkDriver {
                     }
                     self.metrics.sink_errors.get_or_create(&labels).inc();
                     let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-                    tracing::warn!(sink = %self.name, tenant = %batch.tenant, retrying = retry_positions.len(), wait_s = wait.as_secs_f64(), "sink acknowledged part of a batch; resending the rest");
+                    tracing::warn!(sink = %self.name, tenant = %group.tenant, retrying = retry_positions.len(), wait_s = wait.as_secs_f64(), "sink acknowledged part of a batch; resending the rest");
                     pending = pending.subset(&retry_positions);
                     if !self.wait(wait).await {
                         return false;

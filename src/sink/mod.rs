@@ -33,6 +33,15 @@ pub trait Sink: Send {
     async fn probe(&mut self) -> Result<(), SinkError>;
 }
 
+/// How long the pipeline may wait to fill a batch for a sink, and with how many events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gathering {
+    /// Stop waiting once this many events are gathered (`batch_max_events`).
+    pub max_events: usize,
+    /// Wait at most this long after the first event (`batch_timeout`).
+    pub timeout: Duration,
+}
+
 /// What became of a batch.
 #[derive(Debug)]
 pub enum SendOutcome {
@@ -130,6 +139,31 @@ impl SinkConfig {
             SinkConfig::SplunkHec(config) => config.format,
             SinkConfig::Elasticsearch(config) => config.format,
             SinkConfig::Sentinel(config) => config.format,
+        }
+    }
+
+    /// How the pipeline gathers events for this sink before a send: the HTTP sinks wait up to their
+    /// `batch_timeout` for `batch_max_events` (several blobs' events in one request); the stream sinks
+    /// (file, stdout, syslog) send each batch as it comes.
+    pub fn gathering(&self) -> Option<Gathering> {
+        let gathering = |max_events: usize, timeout: Duration| {
+            (!timeout.is_zero() && max_events > 1).then_some(Gathering {
+                max_events,
+                timeout,
+            })
+        };
+        match self {
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => None,
+            SinkConfig::Http(config) => gathering(config.batch_max_events, config.batch_timeout()),
+            SinkConfig::SplunkHec(config) => {
+                gathering(config.batch_max_events, config.batch_timeout())
+            }
+            SinkConfig::Elasticsearch(config) => {
+                gathering(config.batch_max_events, config.batch_timeout())
+            }
+            SinkConfig::Sentinel(config) => {
+                gathering(config.batch_max_events, config.batch_timeout())
+            }
         }
     }
 

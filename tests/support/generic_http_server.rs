@@ -111,6 +111,8 @@ async fn ingest(
         serde_json::from_slice::<Vec<Value>>(&body).map_err(|e| e.to_string())
     } else {
         match body.strip_suffix(b"\n") {
+            // The sink's probe (`check`, readiness): an empty body, no events.
+            None if body.is_empty() => return StatusCode::OK.into_response(),
             None => Err("NDJSON body does not end with a newline".into()),
             Some(lines) => lines
                 .split(|&b| b == b'\n')
