@@ -1,5 +1,7 @@
 //! The `atp-forwarder` binary: parses the command line and runs a command. Nothing else lives here.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

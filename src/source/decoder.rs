@@ -54,6 +54,14 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
     let Some(id) = header.id.filter(|id| !id.is_empty()) else {
         return Decoded::Invalid(format!("a record of type {record_type} has no Id"));
     };
+    // serde_json does not check the UTF-8 of strings it skips; the `json` format sends the record's
+    // bytes as they are, so a wanted record must be valid UTF-8 as a whole (found by fuzzing).
+    if let Err(error) = std::str::from_utf8(element) {
+        return Decoded::Invalid(format!(
+            "record {id} is not valid UTF-8 (at byte {})",
+            error.valid_up_to()
+        ));
+    }
     Decoded::Wanted(Record {
         raw: Bytes::copy_from_slice(element),
         id: id.into_owned(),
@@ -122,6 +130,20 @@ mod tests {
             decode_element(br#"{"Id":"x","RecordType":"41"}"#, &[41]),
             Decoded::Wanted(_)
         ));
+    }
+
+    #[test]
+    fn a_wanted_record_with_invalid_utf8_in_a_skipped_field_is_invalid() {
+        // Found by the encode_payloads fuzz target: a Latin-1 byte in a field the header decoding skips.
+        let element =
+            b"{\"Id\":\"a\",\"RecordType\":28,\"Recipients\":[\"megan.bow\xe8n@contoso.com\"]}";
+        match decode_element(element, &[28]) {
+            Decoded::Invalid(reason) => {
+                assert!(reason.contains("not valid UTF-8 (at byte 50)"), "{reason}")
+            }
+            _ => panic!("invalid UTF-8 must not pass"),
+        }
+        assert!(matches!(decode_element(element, &[41]), Decoded::Skipped));
     }
 
     #[test]
