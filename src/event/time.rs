@@ -46,10 +46,14 @@ pub(crate) fn timestamp<'de, A: MapAccess<'de>>(
         .map(Timestamp::new))
 }
 
-/// Parses a record timestamp in any of the forms seen on the wire; zone-less values are UTC.
+/// Parses a record timestamp in any of the forms seen on the wire; zone-less values are UTC. Only years
+/// 0000–9999 count (RFC 3339's range): anything else (a negative year from the US form, or an offset
+/// pushing year 0 below it) is not a time any output format could carry (found by fuzzing).
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    parse_iso(text.as_bytes()).or_else(|| parse_other(text))
+    parse_iso(text.as_bytes())
+        .or_else(|| parse_other(text))
+        .filter(|time| (0..=9999).contains(&time.year()))
 }
 
 /// The fast path: `YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM]`.

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 
 use super::config::{is_printable, Protocol, Severity, SyslogSinkConfig};
 use crate::event::Event;
@@ -98,7 +98,7 @@ impl Encoder {
             self.severity
         };
         let pri = self.facility * 8 + severity as u8;
-        let time = parse_creation_time(&event.record.creation_time).unwrap_or_else(Utc::now);
+        let time = event.creation_time().unwrap_or_else(Utc::now);
         let record = &event.record;
         // Writing into a Vec cannot fail: the write! results are ignored.
         match self.protocol {
@@ -150,17 +150,6 @@ impl Encoder {
             })
         }
     }
-}
-
-/// CreationTime as UTC: RFC 3339 with a zone, or `YYYY-MM-DDTHH:MM:SS[.f]` without one (meaning UTC).
-pub(crate) fn parse_creation_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|naive| naive.and_utc())
 }
 
 /// RFC 3339 in UTC with `Z`, at most 6 fraction digits, none when the time has no fraction.

@@ -85,10 +85,10 @@ fn timestamps_keep_at_most_six_fraction_digits_and_fall_back_to_now() {
         ("2025-11-24T12:03:19+02:00", "2025-11-24T10:03:19Z"),
     ];
     for (input, expected) in cases {
-        let time = parse_creation_time(input).expect(input);
+        let time = crate::event::time::parse(input).expect(input);
         assert_eq!(rfc5424_timestamp(time), expected, "{input}");
     }
-    assert_eq!(parse_creation_time("yesterday"), None);
+    assert_eq!(crate::event::time::parse("yesterday"), None);
     let encoder = Encoder::new(&config(serde_json::json!({})));
     let (message, _) = encode(&encoder, "t", &event(ID, "Op", "garbage"), b"x");
     let parsed = parse_message(&message, Variant::RFC5424);
@@ -243,5 +243,25 @@ proptest! {
         let message = String::from_utf8(out).expect("never a split character");
         let msg = message.split_once("] ").map(|(_, msg)| msg).unwrap_or("");
         prop_assert!(payload.starts_with(msg));
+    }
+}
+
+#[test]
+fn a_creation_time_outside_years_0_to_9999_falls_back_to_now_and_the_message_still_parses() {
+    // Found by the encode_syslog fuzz target: "-025-11-24T…" read as year -25 gave "-0025-…" as TIMESTAMP.
+    let encoder = Encoder::new(&config(serde_json::json!({})));
+    for creation_time in [
+        "-025-11-24T10:03:19",
+        "11/24/-025 10:03:19",
+        "11/24/12025 10:03:19",
+    ] {
+        let (message, _) = encode(&encoder, "t", &event(ID, "Op", creation_time), b"x");
+        let parsed = parse_message(&message, Variant::RFC5424);
+        assert_eq!(parsed.appname, Some(APP_NAME), "{message}");
+        let sent = parsed.timestamp.expect("timestamp present");
+        assert!(
+            (Utc::now() - sent.with_timezone(&Utc)).num_seconds().abs() < 60,
+            "{message}"
+        );
     }
 }

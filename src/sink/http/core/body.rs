@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use super::outcome::Outcomes;
 use crate::encode::Format;
@@ -172,16 +172,9 @@ pub(crate) fn write_json_string(text: &str, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
-/// The record's `CreationTime` as UTC: RFC 3339, or the API's zone-less form (`2025-11-24T10:03:19`, with an
-/// optional fraction), which is UTC. `None` when unreadable.
+/// The record's `CreationTime` as UTC (parsed once when the event was built); `None` when unreadable.
 pub(crate) fn creation_time(event: &Event) -> Option<DateTime<Utc>> {
-    let text = event.record.creation_time.trim();
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|naive| naive.and_utc())
+    event.creation_time()
 }
 
 #[cfg(test)]
