@@ -299,6 +299,26 @@ impl Emulator {
         out
     }
 
+    /// The whole body of every blob of a tenant that is visible now, in creation order, as the API serves it
+    /// when no fault applies; each body is rendered only when the iterator reaches it. The benchmark's floor
+    /// parses exactly the bytes the daemon fetched.
+    pub fn blob_bodies(&self, tenant_id: &str) -> impl Iterator<Item = Vec<u8>> + Send + 'static {
+        let inner = self.inner.clone();
+        let now = inner.now();
+        let mut blobs: Vec<_> = inner
+            .catalog()
+            .tenant_blobs(tenant_id)
+            .filter(|blob| inner.visibility(tenant_id, blob, now) == Visibility::Visible)
+            .cloned()
+            .collect();
+        blobs.sort_by(|a, b| (a.created, &a.content_id).cmp(&(b.created, &b.content_id)));
+        let ctx = inner.ctx(tenant_id);
+        let atp_fraction = inner.cfg.atp_fraction;
+        blobs
+            .into_iter()
+            .map(move |blob| body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect())
+    }
+
     /// Counters: requests per endpoint kind and status, tokens, throttling, rejected windows, faults, and the
     /// busiest rolling window per tenant.
     pub fn stats(&self) -> EmulatorStats {
