@@ -88,7 +88,8 @@ fn api_requests(stats: &EmulatorStats) -> u64 {
         .sum()
 }
 
-fn bulk_history(size: BulkSize) -> impl FnOnce(&mut atp_forwarder::emulator::EmulatorConfig) {
+/// The emulator settings of the bulk history.
+pub fn bulk_history(size: BulkSize) -> impl FnOnce(&mut atp_forwarder::emulator::EmulatorConfig) {
     move |config| {
         let interval = Duration::from_secs(180);
         config.blob_interval = interval;

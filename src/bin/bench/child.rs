@@ -107,7 +107,18 @@ pub async fn run(
         source,
     })?;
     let started = Instant::now();
-    let mut child = Command::new(bin)
+    // BENCH_WRAP="perf record -g -o perf.data --" profiles the daemon (the numbers then include the wrapper).
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(wrapper) => {
+            let mut command = Command::new(wrapper);
+            command.args(words).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

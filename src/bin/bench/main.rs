@@ -17,6 +17,7 @@ mod bulk;
 mod child;
 mod floor;
 mod live;
+mod micro;
 mod receiver;
 mod report;
 mod setup;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use atp_forwarder::encode::Format;
 use clap::Parser;
 
 /// The benchmark's command line.
@@ -37,13 +39,16 @@ struct Args {
     /// Write the results between the markers of this Markdown file (e.g. BENCHMARKS.md).
     #[arg(long)]
     write: Option<PathBuf>,
-    /// Phases to run, comma separated: e2e, memory, budget, lag, lag-default.
+    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory, budget, lag, lag-default.
     #[arg(
         long,
         default_value = "e2e,memory,budget,lag,lag-default",
         value_delimiter = ','
     )]
     phases: Vec<String>,
+    /// Only print per-record decode/encode costs (ecs) of the raw records in this JSON-lines file.
+    #[arg(long)]
+    micro: Option<PathBuf>,
     /// Blobs in the bulk history of phase 1.
     #[arg(long, default_value_t = 600)]
     blobs: u64,
@@ -80,16 +85,23 @@ async fn main() -> anyhow::Result<()> {
             .context("locating this binary")?
             .with_file_name("atp-forwarder"),
     };
+    if let Some(path) = &args.micro {
+        micro::run(path, Format::Ecs, 200)?;
+        return Ok(());
+    }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
     let machine = report::machine();
     eprintln!("bench: {machine}");
     let mut results = report::Results::default();
-    if phase("e2e") {
-        let size = bulk::BulkSize {
-            blobs: args.blobs,
-            records_per_blob: args.records_per_blob,
-        };
-        for target in [bulk::Target::SyslogEcs, bulk::Target::FileJson] {
+    let size = bulk::BulkSize {
+        blobs: args.blobs,
+        records_per_blob: args.records_per_blob,
+    };
+    for (name, target) in [
+        ("e2e-ecs", bulk::Target::SyslogEcs),
+        ("e2e-json", bulk::Target::FileJson),
+    ] {
+        if phase("e2e") || phase(name) {
             eprintln!("bench: phase 1–2, {}", target.label());
             let run = bulk::end_to_end(&daemon, size, target).await?;
             eprintln!(
@@ -101,6 +113,17 @@ async fn main() -> anyhow::Result<()> {
                 run.expected
             );
             results.end_to_end.push(run);
+        }
+    }
+    if phase("floor") {
+        // The floor alone (for profiling the encoders): printed, not part of the table.
+        let emulator = setup::emulator(bulk::bulk_history(size)).await?;
+        for format in [Format::Ecs, Format::Json] {
+            let bodies = emulator.blob_bodies(setup::TENANT);
+            let floor =
+                tokio::task::spawn_blocking(move || floor::measure(bodies, format, "bench"))
+                    .await?;
+            eprintln!("bench: floor {format:?}: {floor:?}");
         }
     }
     if phase("memory") {

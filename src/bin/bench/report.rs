@@ -91,11 +91,11 @@ pub fn render(results: &Results, machine: &str) -> String {
         let _ = writeln!(out, "### 1–2. End to end (`run --once`) and the floor\n");
         let _ = writeln!(
             out,
-            "| target | blobs | input records | ATP delivered / expected | wall s | user s | sys s | CPU s | ATP ev / CPU-s | input rec / CPU-s | peak RSS MiB | API requests (+ token) | floor CPU s | pipeline / floor |"
+            "| target | blobs | input MiB | input records | ATP delivered / expected | wall s | user s | sys s | CPU s | ATP ev / CPU-s | input rec / CPU-s | peak RSS MiB | API requests (+ token) | floor CPU s | pipeline / floor |"
         );
         let _ = writeln!(
             out,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for run in &results.end_to_end {
             let cpu = run.usage.cpu_secs().max(1e-9);
@@ -106,9 +106,10 @@ pub fn render(results: &Results, machine: &str) -> String {
             let rss = mib(run.usage.peak_rss_kib);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} | {} (+{}) | {:.2} | {:.2}× |",
+                "| {} | {} | {:.1} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} | {} (+{}) | {:.2} | {:.2}× |",
                 run.target.label(),
                 run.blobs,
+                run.floor.bytes as f64 / 1024.0 / 1024.0,
                 run.input_records,
                 run.delivered,
                 run.expected,
