@@ -163,9 +163,11 @@ pub async fn end_to_end(bin: &Path, size: BulkSize, target: Target) -> anyhow::R
     })
 }
 
-/// Phase 3: one blob of about 100 MB (and a few small ones), `ecs` over TCP syslog.
+/// Phase 3: one blob of about 100 MB (and a few small ones) into `target`.
 #[derive(Debug, Clone)]
 pub struct HugeBlob {
+    /// Where it delivered.
+    pub target: Target,
     /// The daemon's cost.
     pub usage: Usage,
     /// Bytes of the largest blob.
@@ -176,8 +178,8 @@ pub struct HugeBlob {
     pub delivered: u64,
 }
 
-/// Runs phase 3.
-pub async fn huge_blob(bin: &Path, megabytes: u64) -> anyhow::Result<HugeBlob> {
+/// Runs phase 3 for one target.
+pub async fn huge_blob(bin: &Path, megabytes: u64, target: Target) -> anyhow::Result<HugeBlob> {
     let bytes = megabytes * 1024 * 1024;
     let emulator = setup::emulator(|config| {
         config.history = Duration::from_secs(25 * 3600);
@@ -188,9 +190,16 @@ pub async fn huge_blob(bin: &Path, megabytes: u64) -> anyhow::Result<HugeBlob> {
     .await?;
     let work = Workdir::new()?;
     let recv = receiver::start(false).await?;
-    let sink = SinkSpec::Syslog {
-        addr: recv.addr,
-        format: "ecs",
+    let out_file = work.path("events.jsonl");
+    let sink = match target {
+        Target::SyslogEcs => SinkSpec::Syslog {
+            addr: recv.addr,
+            format: "ecs",
+        },
+        Target::FileJson => SinkSpec::File {
+            path: &out_file,
+            format: "json",
+        },
     };
     let config = work.config(&emulator, &sink, "", "")?;
     let config = config.to_string_lossy().into_owned();
@@ -209,10 +218,16 @@ pub async fn huge_blob(bin: &Path, megabytes: u64) -> anyhow::Result<HugeBlob> {
     );
     let stats = emulator.stats();
     let expected = emulator.expected_records(TENANT, &ATP_TYPES).len() as u64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while recv.received.messages() < expected && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = match target {
+        Target::SyslogEcs => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while recv.received.messages() < expected && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            recv.received.messages()
+        }
+        Target::FileJson => setup::count_lines(&out_file).context("reading the file sink")?,
+    };
     let blob_bytes = emulator
         .blob_bodies(TENANT)
         .map(|body| body.len() as u64)
@@ -220,10 +235,11 @@ pub async fn huge_blob(bin: &Path, megabytes: u64) -> anyhow::Result<HugeBlob> {
         .unwrap_or(0);
     emulator.shutdown().await;
     Ok(HugeBlob {
+        target,
         usage,
         blob_bytes,
         input_records: stats.records_served,
-        delivered: recv.received.messages(),
+        delivered,
     })
 }
 

@@ -128,7 +128,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if phase("memory") {
         eprintln!("bench: phase 3, one {} MiB blob", args.huge_mib);
-        results.huge = Some(bulk::huge_blob(&daemon, args.huge_mib).await?);
+        for target in [bulk::Target::FileJson, bulk::Target::SyslogEcs] {
+            results
+                .huge
+                .push(bulk::huge_blob(&daemon, args.huge_mib, target).await?);
+        }
     }
     if phase("budget") {
         eprintln!("bench: phase 4, budget");
