@@ -49,6 +49,9 @@ struct Args {
     /// Only print per-record decode/encode costs (ecs) of the raw records in this JSON-lines file.
     #[arg(long)]
     micro: Option<PathBuf>,
+    /// Rounds per record of `--micro`.
+    #[arg(long, default_value_t = 200)]
+    micro_rounds: u32,
     /// Blobs in the bulk history of phase 1.
     #[arg(long, default_value_t = 600)]
     blobs: u64,
@@ -86,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             .with_file_name("atp-forwarder"),
     };
     if let Some(path) = &args.micro {
-        micro::run(path, Format::Ecs, 200)?;
+        micro::run(path, Format::Ecs, args.micro_rounds)?;
         return Ok(());
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
