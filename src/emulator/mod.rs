@@ -51,6 +51,7 @@
 //! [`EmulatorConfig::demo`] ([`DEMO_TENANT_ID`], [`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]).
 //!
 //! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
+//! [`Emulator::blob_bodies`] (the bytes the API serves, for the benchmark's floor),
 //! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
 //! [`Emulator::revoke_tokens`], [`Emulator::issued_tokens`] / [`Emulator::received_assertions`] (what must
 //! never appear in logs) and [`Emulator::now`] (the server's clock).
