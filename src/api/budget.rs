@@ -29,11 +29,18 @@ pub struct RequestBudget {
 impl RequestBudget {
     /// A budget of `per_minute` requests in any rolling minute (burst included).
     pub fn per_minute(per_minute: u32) -> RequestBudget {
-        let per_minute = per_minute.max(1);
-        // Burst b plus a steady rate r: the most any 60 s can hold is b + 60·r; keep that ≤ per_minute.
-        let burst = (per_minute / 30).max(1);
-        let steady = per_minute.saturating_sub(burst).max(1);
-        let period = Duration::from_secs(60) / steady;
+        Self::per_window(per_minute, Duration::from_secs(60))
+    }
+
+    /// A budget of `limit` requests in any rolling `window` (burst included); the window is 60 s for the
+    /// service and shorter only in time-scaled benchmarks.
+    pub fn per_window(limit: u32, window: Duration) -> RequestBudget {
+        let limit = limit.max(1);
+        let window = window.max(Duration::from_millis(1));
+        // Burst b plus a steady rate r: the most any window w can hold is b + w·r; keep that ≤ limit.
+        let burst = (limit / 30).max(1);
+        let steady = limit.saturating_sub(burst).max(1);
+        let period = window / steady;
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));

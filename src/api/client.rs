@@ -75,7 +75,7 @@ impl ApiClient {
             publisher_id: tenant.publisher_id().to_string(),
             http,
             tokens,
-            budget: RequestBudget::per_minute(tenant.requests_per_minute),
+            budget: RequestBudget::per_window(tenant.requests_per_minute, tenant.budget_window),
             retry,
             last_start: Mutex::new(HashMap::new()),
             clock_offset_ms: AtomicI64::new(0),

@@ -247,4 +247,8 @@ pub(crate) mod defaults {
     pub fn requests_per_minute() -> u32 {
         1800
     }
+
+    pub fn budget_window() -> Duration {
+        Duration::from_secs(60)
+    }
 }

@@ -106,6 +106,10 @@ pub struct TenantConfig {
     /// Request budget for this tenant (Microsoft allows about 2,000 per minute).
     #[serde(default = "defaults::requests_per_minute")]
     pub requests_per_minute: u32,
+    /// The window `requests_per_minute` applies to: 60 s like the service; shorter only to time-scale the
+    /// benchmark against the emulator's matching `budget_window`.
+    #[serde(with = "humantime_serde", default = "defaults::budget_window")]
+    pub budget_window: std::time::Duration,
     /// Token authority override (wins over `cloud`), e.g. a proxy or the emulator.
     #[serde(default)]
     pub login_url: Option<String>,

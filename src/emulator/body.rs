@@ -90,14 +90,16 @@ impl BlobWriter {
     }
 }
 
-/// How many records the huge blob needs to reach about `bytes` (from the average size of its first records).
+/// How many records the huge blob needs to reach about `bytes` (from the average size of its first records;
+/// record sizes vary a lot — AIR records are several times larger than the rest — so the sample is large
+/// enough for the result to land within a few percent).
 pub(crate) fn huge_record_count(
     blob: &BlobMeta,
     ctx: &TenantCtx,
     atp_fraction: f64,
     bytes: u64,
 ) -> u64 {
-    const SAMPLE: u64 = 64;
+    const SAMPLE: u64 = 2048;
     let total: usize = (0..SAMPLE)
         .map(|i| records::plan(blob.seed, i, blob.content_type, blob.created, atp_fraction))
         .map(|p| records::render(&p, ctx).len() + 1)

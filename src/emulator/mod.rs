@@ -51,6 +51,7 @@
 //! [`EmulatorConfig::demo`] ([`DEMO_TENANT_ID`], [`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]).
 //!
 //! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
+//! [`Emulator::blob_bodies`] (the bytes the API serves, for the benchmark's floor),
 //! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
 //! [`Emulator::revoke_tokens`], [`Emulator::issued_tokens`] / [`Emulator::received_assertions`] (what must
 //! never appear in logs) and [`Emulator::now`] (the server's clock).
@@ -297,6 +298,26 @@ impl Emulator {
             }
         }
         out
+    }
+
+    /// The whole body of every blob of a tenant that is visible now, in creation order, as the API serves it
+    /// when no fault applies; each body is rendered only when the iterator reaches it. The benchmark's floor
+    /// parses exactly the bytes the daemon fetched.
+    pub fn blob_bodies(&self, tenant_id: &str) -> impl Iterator<Item = Vec<u8>> + Send + 'static {
+        let inner = self.inner.clone();
+        let now = inner.now();
+        let mut blobs: Vec<_> = inner
+            .catalog()
+            .tenant_blobs(tenant_id)
+            .filter(|blob| inner.visibility(tenant_id, blob, now) == Visibility::Visible)
+            .cloned()
+            .collect();
+        blobs.sort_by(|a, b| (a.created, &a.content_id).cmp(&(b.created, &b.content_id)));
+        let ctx = inner.ctx(tenant_id);
+        let atp_fraction = inner.cfg.atp_fraction;
+        blobs
+            .into_iter()
+            .map(move |blob| body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect())
     }
 
     /// Counters: requests per endpoint kind and status, tokens, throttling, rejected windows, faults, and the

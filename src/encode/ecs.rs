@@ -220,7 +220,7 @@ fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
 }
 
 fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
-    let e = &m.entities;
+    let e = m.entities();
     o.object("email", |email| {
         email.list("message_id", &e.internet_message_ids);
         email.list("local_id", &e.network_message_ids);
@@ -274,7 +274,7 @@ fn related(event: &Event, o: &mut Obj<'_>) {
             push(&mut hashes, hash(&m.file.sha256));
         }
         Body::Air(m) => {
-            let e = &m.entities;
+            let e = m.entities();
             for ip in &e.ips {
                 push(&mut ips, Some(ip));
             }

@@ -130,8 +130,8 @@ pub(crate) fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     o.text("deep_link_url", m.deep_link_url.as_deref());
     o.text("alert_name", m.alert_field("AlertDisplayName"));
     o.text("alert_severity", m.alert_field("Severity"));
-    o.list("urls", &m.entities.urls);
-    o.list("files", &m.entities.files);
-    o.opt("data", m.data.as_ref());
-    o.list("actions", &m.actions);
+    o.list("urls", &m.entities().urls);
+    o.list("files", &m.entities().files);
+    o.opt("data", m.data());
+    o.list("actions", m.actions());
 }

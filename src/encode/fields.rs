@@ -417,7 +417,7 @@ fn atp_content<S: FieldSink>(
 }
 
 fn air<S: FieldSink>(m: &crate::event::AirInvestigation, sink: &mut S) {
-    let e = &m.entities;
+    let e = m.entities();
     opt(sink, &INVESTIGATION_STATUS, m.status.as_deref());
     opt(sink, &INVESTIGATION_ID, m.investigation_id.as_deref());
     opt(sink, &RESOURCE, m.investigation_id.as_deref());

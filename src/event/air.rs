@@ -4,10 +4,17 @@
 //! the last value wins). `Actions` are objects, or JSON strings of objects. Both are decoded into
 //! [`serde_json::Value`]s, and their entities are flattened into [`AirEntities`] for pivoting: mail messages,
 //! clusters, IPs, URLs, mailboxes and file hashes, whichever `Type` spelling they use.
+//!
+//! Decoding `Data` and `Actions` is most of the cost of an AIR record (a JSON document inside a JSON string,
+//! into a tree of maps), and only some formats use them (`json` passes the raw record through). The record
+//! decode therefore keeps their raw JSON; [`AirInvestigation::data`], [`AirInvestigation::actions`] and
+//! [`AirInvestigation::entities`] decode them once, on first use.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde::de::MapAccess;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::decode::{self, Model, Scalar};
@@ -16,7 +23,7 @@ use super::time::{self, Timestamp};
 use super::Assessment;
 
 /// An AirInvestigationData record's own fields.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct AirInvestigation {
     /// `InvestigationId`, e.g. `urn:ZappedUrlInvestigation:…`.
     pub investigation_id: Option<String>,
@@ -36,12 +43,35 @@ pub struct AirInvestigation {
     pub status: Option<String>,
     /// `DeepLinkUrl` (docs: `DeeplinkURL`).
     pub deep_link_url: Option<String>,
-    /// `Actions[]`, each decoded to an object when it was a JSON string.
-    pub actions: Vec<Value>,
-    /// `Data`, decoded from its JSON string (kept as a string when it is not JSON).
-    pub data: Option<Value>,
-    /// Entities of `Data` and `Actions`, flattened.
-    pub entities: AirEntities,
+    /// `Actions` as received (raw JSON), decoded on first use.
+    actions_raw: Option<Box<RawValue>>,
+    /// `Data` as received (raw JSON, usually a string), decoded on first use.
+    data_raw: Option<Box<RawValue>>,
+    /// `Data`, `Actions` and their entities, once decoded.
+    decoded: OnceLock<AirDecoded>,
+}
+
+/// The decoded `Data`, `Actions` and their entities.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct AirDecoded {
+    actions: Vec<Value>,
+    data: Option<Value>,
+    entities: AirEntities,
+}
+
+impl PartialEq for AirInvestigation {
+    fn eq(&self, other: &Self) -> bool {
+        self.investigation_id == other.investigation_id
+            && self.investigation_name == other.investigation_name
+            && self.investigation_type == other.investigation_type
+            && self.last_update_time == other.last_update_time
+            && self.start_time == other.start_time
+            && self.end_time == other.end_time
+            && self.running_time == other.running_time
+            && self.status == other.status
+            && self.deep_link_url == other.deep_link_url
+            && self.decoded() == other.decoded()
+    }
 }
 
 impl Model for AirInvestigation {
@@ -56,15 +86,39 @@ impl Model for AirInvestigation {
             "runningtime" => self.running_time = decode::scalar(map)?,
             "status" => self.status = decode::text(map)?,
             "deeplinkurl" => self.deep_link_url = decode::text(map)?,
-            "actions" => self.actions = decode_actions(map.next_value::<Value>()?),
-            "data" => {
-                self.data =
-                    Some(decode_embedded(map.next_value::<Value>()?)).filter(|v| !v.is_null())
-            }
+            "actions" => self.actions_raw = Some(map.next_value::<Box<RawValue>>()?),
+            "data" => self.data_raw = Some(map.next_value::<Box<RawValue>>()?),
             _ => return Ok(false),
         }
         Ok(true)
     }
+}
+
+/// The text of a JSON string token (`raw` is known to be valid JSON) when it uses only the short escapes
+/// (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), which an embedded JSON document is full of; `None` for
+/// anything else (not a string, a `\u` escape), left to serde_json. Same result as serde_json.
+fn unescape_simple(raw: &str) -> Option<String> {
+    let body = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body.as_bytes();
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let unescaped = match rest.get(at + 1)? {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => return None,
+        };
+        out.push(unescaped);
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
+    String::from_utf8(out).ok()
 }
 
 /// A value that may be a JSON-encoded string: decoded when it is one, kept as it is otherwise.
@@ -287,18 +341,51 @@ fn push_opt(list: &mut Vec<String>, value: Option<&str>) {
 // === impl AirInvestigation ===
 
 impl AirInvestigation {
+    /// `Data`, decoded from its JSON string (kept as a string when it is not JSON); `None` when absent or null.
+    pub fn data(&self) -> Option<&Value> {
+        self.decoded().data.as_ref()
+    }
+
+    /// `Actions[]`, each decoded to an object when it was a JSON string.
+    pub fn actions(&self) -> &[Value] {
+        &self.decoded().actions
+    }
+
+    /// Entities of `Data` and `Actions`, flattened.
+    pub fn entities(&self) -> &AirEntities {
+        &self.decoded().entities
+    }
+
+    /// Decodes `Data` and `Actions` from their raw JSON, once.
+    fn decoded(&self) -> &AirDecoded {
+        self.decoded.get_or_init(|| {
+            let value = |raw: &Option<Box<RawValue>>| {
+                raw.as_deref()
+                    .and_then(|raw| match unescape_simple(raw.get()) {
+                        Some(text) => Some(Value::String(text)),
+                        None => serde_json::from_str::<Value>(raw.get()).ok(),
+                    })
+                    .unwrap_or(Value::Null)
+            };
+            let actions = decode_actions(value(&self.actions_raw));
+            let data = Some(decode_embedded(value(&self.data_raw))).filter(|v| !v.is_null());
+            let entities = AirEntities::collect(data.as_ref(), &actions);
+            AirDecoded {
+                actions,
+                data,
+                entities,
+            }
+        })
+    }
+
     /// A string field of the decoded `Data` alert (`AlertDisplayName`, `Severity`, `DetectionTechnology`, …).
     pub fn alert_field(&self, name: &str) -> Option<&str> {
-        self.data
-            .as_ref()?
-            .get(name)?
-            .as_str()
-            .filter(|s| !s.is_empty())
+        self.data()?.get(name)?.as_str().filter(|s| !s.is_empty())
     }
 
     /// The alert's own link (`Data.ExtendedLinks[0].Href`).
     pub fn alert_link(&self) -> Option<&str> {
-        let links = self.data.as_ref()?.get("ExtendedLinks")?.as_array()?;
+        let links = self.data()?.get("ExtendedLinks")?.as_array()?;
         links.iter().find_map(|l| l.get("Href")?.as_str())
     }
 
@@ -309,7 +396,7 @@ impl AirInvestigation {
 
     /// Each action as `ActionType:ActionStatus` (or its id), for one-line formats.
     pub fn action_summaries(&self) -> impl Iterator<Item = Cow<'_, str>> {
-        self.actions.iter().filter_map(|action| {
+        self.actions().iter().filter_map(|action| {
             let get = |k: &str| {
                 action
                     .get(k)
@@ -399,5 +486,24 @@ mod tests {
             decode_embedded(Value::String("not json".into())),
             Value::String("not json".into())
         );
+    }
+
+    #[test]
+    fn the_fast_unescape_agrees_with_serde_json_or_leaves_it_to_serde_json() {
+        for raw in [
+            r#""""#,
+            r#""plain""#,
+            r#""{\"a\":\"b\\c\/d\",\"n\":\"x\ny\tz\r\b\f\"}""#,
+            r#""caf\u00e9""#,
+            "\"déjà vu\"",
+        ] {
+            let serde: String = serde_json::from_str(raw).unwrap();
+            match unescape_simple(raw) {
+                Some(fast) => assert_eq!(fast, serde, "{raw}"),
+                None => assert!(raw.contains("\\u"), "only \\u goes to serde_json: {raw}"),
+            }
+        }
+        assert_eq!(unescape_simple("12"), None);
+        assert_eq!(unescape_simple("{}"), None);
     }
 }

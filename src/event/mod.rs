@@ -254,10 +254,9 @@ impl Event {
             }
             Some(Kind::AtpContent) => decode_as::<AtpContentData>(&record.raw)
                 .map(|(c, m, u)| (c, Body::AtpContent(m), u)),
-            Some(Kind::Air) => decode_as::<AirInvestigation>(&record.raw).map(|(c, mut m, u)| {
-                m.entities = air::AirEntities::collect(m.data.as_ref(), &m.actions);
-                (c, Body::Air(m), u)
-            }),
+            Some(Kind::Air) => {
+                decode_as::<AirInvestigation>(&record.raw).map(|(c, m, u)| (c, Body::Air(m), u))
+            }
             None => decode_as::<()>(&record.raw).map(|(c, (), u)| (c, Body::Untyped, u)),
         };
         let (common, body, unknown, decode_error, raw_is_json) = match typed {

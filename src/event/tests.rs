@@ -158,7 +158,7 @@ fn actions_as_strings_and_as_objects_flatten_to_the_same_entities() {
             json!({"Id": "i", "RecordType": 64, "Operation": "AirInvestigationData", "Actions": actions}),
         );
         match e.body() {
-            Body::Air(m) => m.entities.clone(),
+            Body::Air(m) => m.entities().clone(),
             other => panic!("not AIR: {other:?}"),
         }
     };
@@ -178,10 +178,10 @@ fn data_with_duplicate_keys_decodes() {
         panic!("not AIR: {:?}", e.body())
     };
     assert_eq!(
-        m.data.as_ref().and_then(|d| d["QueryTime"].as_str()),
+        m.data().and_then(|d| d["QueryTime"].as_str()),
         Some("10/31/2024 1:31:54 PM")
     );
-    assert_eq!(m.entities.ips, vec!["192.0.2.7".to_owned()]);
+    assert_eq!(m.entities().ips, vec!["192.0.2.7".to_owned()]);
 }
 
 #[test]

@@ -1,0 +1,167 @@
+//! `bench`: the one-command benchmark of atp-forwarder (run it through `scripts/bench.sh`).
+//!
+//! The emulator, the receivers and the floor run in this process; the daemon (the release
+//! `atp-forwarder` binary) runs as a child, measured from outside: wall time, user+sys CPU of all its
+//! threads and peak RSS. Phases:
+//!
+//! 1. end to end: a ≥1,000,000-record history in 600 blobs (30 % ATP), `run --once` into (a) TCP syslog
+//!    with `ecs` read by a discarding receiver and (b) a file sink with `json`;
+//! 2. the floor: the same blobs parsed and encoded single-threaded in memory (see `floor`);
+//! 3. memory: one ~100 MB blob;
+//! 4. budget: a 7-day backfill against an API allowing 2,000 requests per (time-scaled) minute;
+//! 5. lag: live arrivals at the default poll interval and at 5 s.
+//!
+//! Wall times depend on what else runs on the machine; CPU seconds and RSS do not (much).
+
+mod bulk;
+mod child;
+mod floor;
+mod live;
+mod micro;
+mod receiver;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use atp_forwarder::encode::Format;
+use clap::Parser;
+
+/// The benchmark's command line.
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks atp-forwarder end to end against its emulator")]
+struct Args {
+    /// The daemon binary (default: `atp-forwarder` beside this binary).
+    #[arg(long)]
+    daemon: Option<PathBuf>,
+    /// Write the results between the markers of this Markdown file (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory, budget, lag, lag-default.
+    #[arg(
+        long,
+        default_value = "e2e,memory,budget,lag,lag-default",
+        value_delimiter = ','
+    )]
+    phases: Vec<String>,
+    /// Only print per-record decode/encode costs (ecs) of the raw records in this JSON-lines file.
+    #[arg(long)]
+    micro: Option<PathBuf>,
+    /// Rounds per record of `--micro`.
+    #[arg(long, default_value_t = 200)]
+    micro_rounds: u32,
+    /// Blobs in the bulk history of phase 1.
+    #[arg(long, default_value_t = 600)]
+    blobs: u64,
+    /// Records per blob in the bulk history of phase 1.
+    #[arg(long, default_value_t = 1667)]
+    records_per_blob: usize,
+    /// Size of the large blob of phase 3, MiB.
+    #[arg(long, default_value_t = 100)]
+    huge_mib: u64,
+    /// Length of the scaled "minute" of phase 4.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    budget_window: Duration,
+    /// How long blobs keep arriving at the default poll interval (60 s) in phase 5.
+    #[arg(long, default_value = "150s", value_parser = humantime::parse_duration)]
+    lag_span_default: Duration,
+    /// How long blobs keep arriving at a 5 s poll interval in phase 5.
+    #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
+    lag_span_fast: Duration,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let daemon = match args.daemon {
+        Some(path) => path,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("atp-forwarder"),
+    };
+    if let Some(path) = &args.micro {
+        micro::run(path, Format::Ecs, args.micro_rounds)?;
+        return Ok(());
+    }
+    let phase = |name: &str| args.phases.iter().any(|p| p == name);
+    let machine = report::machine();
+    eprintln!("bench: {machine}");
+    let mut results = report::Results::default();
+    let size = bulk::BulkSize {
+        blobs: args.blobs,
+        records_per_blob: args.records_per_blob,
+    };
+    for (name, target) in [
+        ("e2e-ecs", bulk::Target::SyslogEcs),
+        ("e2e-json", bulk::Target::FileJson),
+    ] {
+        if phase("e2e") || phase(name) {
+            eprintln!("bench: phase 1–2, {}", target.label());
+            let run = bulk::end_to_end(&daemon, size, target).await?;
+            eprintln!(
+                "  wall {:.1}s cpu {:.2}s floor {:.2}s delivered {}/{}",
+                run.usage.wall.as_secs_f64(),
+                run.usage.cpu_secs(),
+                run.floor.cpu.as_secs_f64(),
+                run.delivered,
+                run.expected
+            );
+            results.end_to_end.push(run);
+        }
+    }
+    if phase("floor") {
+        // The floor alone (for profiling the encoders): printed, not part of the table.
+        let emulator = setup::emulator(bulk::bulk_history(size)).await?;
+        for format in [Format::Ecs, Format::Json] {
+            let bodies = emulator.blob_bodies(setup::TENANT);
+            let floor =
+                tokio::task::spawn_blocking(move || floor::measure(bodies, format, "bench"))
+                    .await?;
+            eprintln!("bench: floor {format:?}: {floor:?}");
+        }
+    }
+    if phase("memory") {
+        eprintln!("bench: phase 3, one {} MiB blob", args.huge_mib);
+        for target in [bulk::Target::FileJson, bulk::Target::SyslogEcs] {
+            results
+                .huge
+                .push(bulk::huge_blob(&daemon, args.huge_mib, target).await?);
+        }
+    }
+    if phase("budget") {
+        eprintln!("bench: phase 4, budget");
+        results.budget = Some(live::budget(&daemon, args.budget_window).await?);
+    }
+    if phase("lag") {
+        eprintln!("bench: phase 5, lag at a 5 s poll interval");
+        let lag = live::lag(
+            &daemon,
+            Some(Duration::from_secs(5)),
+            Duration::from_millis(500),
+            args.lag_span_fast,
+        )
+        .await?;
+        results.lag.push(lag);
+    }
+    if phase("lag-default") {
+        eprintln!("bench: phase 5, lag at the default poll interval");
+        let lag = live::lag(&daemon, None, Duration::from_secs(2), args.lag_span_default).await?;
+        results.lag.push(lag);
+    }
+    let section = report::render(&results, &machine);
+    println!("{section}");
+    if let Some(path) = &args.write {
+        report::write(path, &section).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("bench: results written to {}", path.display());
+    }
+    Ok(())
+}
