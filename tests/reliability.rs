@@ -67,9 +67,22 @@ async fn twenty_kill_9s_lose_nothing_and_duplicate_only_blobs_in_flight() {
     // Blobs that were not committed at the moment of some kill: the only ones allowed to repeat events.
     let mut open_at_a_kill: BTreeSet<String> = BTreeSet::new();
     let mut kills_mid_work = 0;
+    let events_file = work.path("events.jsonl");
+    let delivered_bytes = || std::fs::metadata(&events_file).map_or(0, |meta| meta.len());
     for kill in 0..20 {
+        let before = delivered_bytes();
         let mut child = spawn_run(&work, &config, true, &format!("run-{kill}.log"));
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1500))).await;
+        // Kill while work is in flight, whatever the machine's speed: once this run has delivered
+        // something, after a random further moment (a fixed delay let a fast machine finish the history
+        // within a few runs, so later kills hit nothing).
+        let started = std::time::Instant::now();
+        while delivered_bytes() == before
+            && started.elapsed() < Duration::from_secs(10)
+            && child.try_wait().expect("try_wait").is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..150))).await;
         let finished = child.try_wait().expect("try_wait").is_some();
         if !finished {
             signal(&child, "KILL");
