@@ -103,47 +103,12 @@ pub fn bulk_history(size: BulkSize) -> impl FnOnce(&mut atp_forwarder::emulator:
 /// Phase 1 for one target, then the floor (phase 2) on the same blobs.
 pub async fn end_to_end(bin: &Path, size: BulkSize, target: Target) -> anyhow::Result<EndToEnd> {
     let emulator = setup::emulator(bulk_history(size)).await?;
-    let work = Workdir::new()?;
-    let recv = receiver::start(false).await?;
-    let out_file = work.path("events.jsonl");
-    let sink = match target {
-        Target::SyslogEcs => SinkSpec::Syslog {
-            addr: recv.addr,
-            format: "ecs",
-        },
-        Target::FileJson => SinkSpec::File {
-            path: &out_file,
-            format: "json",
-        },
-    };
-    let config = work.config(&emulator, &sink, "", "")?;
-    let config = config.to_string_lossy().into_owned();
-    let usage = child::run(
-        bin,
-        &["run", "--once", "--config", &config],
-        &work.path("daemon.log"),
-        None,
-    )
-    .await?;
-    ensure!(
-        usage.status.success(),
-        "the daemon failed ({}):\n{}",
-        usage.status,
-        tail(&usage.log)
-    );
-    let stats = emulator.stats();
-    let expected = emulator.expected_records(TENANT, &ATP_TYPES).len() as u64;
-    let delivered = match target {
-        Target::SyslogEcs => {
-            // The last frames may still be in the receiver's socket buffer.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while recv.received.messages() < expected && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            recv.received.messages()
-        }
-        Target::FileJson => setup::count_lines(&out_file).context("reading the file sink")?,
-    };
+    let OnceRun {
+        usage,
+        stats,
+        expected,
+        delivered,
+    } = run_once(bin, &emulator, target).await?;
     let bodies = emulator.blob_bodies(TENANT);
     let format = target.format();
     let floor = tokio::task::spawn_blocking(move || floor::measure(bodies, format, "bench"))
@@ -188,6 +153,42 @@ pub async fn huge_blob(bin: &Path, megabytes: u64, target: Target) -> anyhow::Re
         config.huge_blob_bytes = Some(bytes);
     })
     .await?;
+    let OnceRun {
+        usage,
+        stats,
+        delivered,
+        ..
+    } = run_once(bin, &emulator, target).await?;
+    let blob_bytes = emulator
+        .blob_bodies(TENANT)
+        .map(|body| body.len() as u64)
+        .max()
+        .unwrap_or(0);
+    emulator.shutdown().await;
+    Ok(HugeBlob {
+        target,
+        usage,
+        blob_bytes,
+        input_records: stats.records_served,
+        delivered,
+    })
+}
+
+/// What one `run --once` of the daemon into a target cost and delivered.
+struct OnceRun {
+    usage: Usage,
+    stats: EmulatorStats,
+    expected: u64,
+    delivered: u64,
+}
+
+/// Runs the daemon once over the emulator's history into `target` (a discarding syslog receiver or a
+/// file) and counts what arrived.
+async fn run_once(
+    bin: &Path,
+    emulator: &atp_forwarder::emulator::Emulator,
+    target: Target,
+) -> anyhow::Result<OnceRun> {
     let work = Workdir::new()?;
     let recv = receiver::start(false).await?;
     let out_file = work.path("events.jsonl");
@@ -201,7 +202,7 @@ pub async fn huge_blob(bin: &Path, megabytes: u64, target: Target) -> anyhow::Re
             format: "json",
         },
     };
-    let config = work.config(&emulator, &sink, "", "")?;
+    let config = work.config(emulator, &sink, "", "")?;
     let config = config.to_string_lossy().into_owned();
     let usage = child::run(
         bin,
@@ -220,6 +221,7 @@ pub async fn huge_blob(bin: &Path, megabytes: u64, target: Target) -> anyhow::Re
     let expected = emulator.expected_records(TENANT, &ATP_TYPES).len() as u64;
     let delivered = match target {
         Target::SyslogEcs => {
+            // The last frames may still be in the receiver's socket buffer.
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             while recv.received.messages() < expected && std::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -228,17 +230,10 @@ pub async fn huge_blob(bin: &Path, megabytes: u64, target: Target) -> anyhow::Re
         }
         Target::FileJson => setup::count_lines(&out_file).context("reading the file sink")?,
     };
-    let blob_bytes = emulator
-        .blob_bodies(TENANT)
-        .map(|body| body.len() as u64)
-        .max()
-        .unwrap_or(0);
-    emulator.shutdown().await;
-    Ok(HugeBlob {
-        target,
+    Ok(OnceRun {
         usage,
-        blob_bytes,
-        input_records: stats.records_served,
+        stats,
+        expected,
         delivered,
     })
 }
