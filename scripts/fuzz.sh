@@ -5,6 +5,8 @@
 #   scripts/fuzz.sh                 # every target, 30 s each (the CI smoke run)
 #   scripts/fuzz.sh 600 blob_stream # one target, a 10-minute campaign
 #
+# FUZZ_CORPUS_DIR=DIR keeps the learned corpus elsewhere than fuzz/corpus (CI starts from the seeds alone).
+# FUZZ_SEED=N fixes libFuzzer's random seed (0, the default, picks one), so a short run repeats itself.
 # A crash, a hang (one input over 10 s), a leak or an out-of-memory (over 2 GiB) fails the script; the
 # input is left in fuzz/artifacts/<target>/ — reproduce with `cargo fuzz run <target> <file>` and add a
 # regression test beside the code it breaks. See docs/fuzzing.md.
@@ -89,12 +91,12 @@ seed_dir() {
 summary=()
 for target in "${targets[@]}"; do
   seed="$(seed_dir "$target")"
-  corpus="fuzz/corpus/$target"
+  corpus="${FUZZ_CORPUS_DIR:-fuzz/corpus}/$target"
   mkdir -p "$corpus"
   log="fuzz/artifacts/$target.log"
   mkdir -p fuzz/artifacts
   echo "== fuzzing $target for ${seconds}s (log: $log)"
-  if ! "${fuzz[@]}" run "$target" "$corpus" "$seed" -- -max_len=32768 \
+  if ! "${fuzz[@]}" run "$target" "$corpus" "$seed" -- -max_len=32768 -seed="${FUZZ_SEED:-0}" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $target FAILED: see $log and fuzz/artifacts/$target/" >&2
