@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 use atp_forwarder::emulator::EmulatorStats;
 use atp_forwarder::encode::Format;
 
@@ -204,19 +204,7 @@ async fn run_once(
     };
     let config = work.config(emulator, &sink, "", "")?;
     let config = config.to_string_lossy().into_owned();
-    let usage = child::run(
-        bin,
-        &["run", "--once", "--config", &config],
-        &work.path("daemon.log"),
-        None,
-    )
-    .await?;
-    ensure!(
-        usage.status.success(),
-        "the daemon failed ({}):\n{}",
-        usage.status,
-        tail(&usage.log)
-    );
+    let usage = child::run_once(bin, &config, &work.path("daemon.log")).await?;
     let stats = emulator.stats();
     let expected = emulator.expected_records(TENANT, &ATP_TYPES).len() as u64;
     let delivered = match target {
@@ -236,10 +224,4 @@ async fn run_once(
         expected,
         delivered,
     })
-}
-
-/// The last lines of a log, for error messages.
-pub fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

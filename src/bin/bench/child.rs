@@ -94,6 +94,32 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
+impl Usage {
+    /// `Ok(self)` when the daemon exited with 0; otherwise an error carrying the last lines of its log.
+    pub fn succeeded(self) -> anyhow::Result<Usage> {
+        anyhow::ensure!(
+            self.status.success(),
+            "the daemon failed ({}):\n{}",
+            self.status,
+            tail(&self.log)
+        );
+        Ok(self)
+    }
+}
+
+/// The last lines of a log, for error messages.
+pub fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Runs `bin run --once --config <config>` to its end; an error unless it succeeded.
+pub async fn run_once(bin: &Path, config: &str, log_path: &Path) -> anyhow::Result<Usage> {
+    run(bin, &["run", "--once", "--config", config], log_path, None)
+        .await?
+        .succeeded()
+}
+
 /// Runs `bin args…`, sends SIGTERM once `stop` is cancelled, waits for the exit and measures the run.
 pub async fn run(
     bin: &Path,

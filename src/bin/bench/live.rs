@@ -4,10 +4,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
 use tokio_util::sync::CancellationToken;
 
-use crate::bulk::tail;
 use crate::child::{self, Usage};
 use crate::floor::ATP_TYPES;
 use crate::receiver;
@@ -59,19 +57,7 @@ pub async fn budget(bin: &Path, window: Duration) -> anyhow::Result<Budget> {
     );
     let config = work.config(&emulator, &sink, "", &tenant)?;
     let config = config.to_string_lossy().into_owned();
-    let usage = child::run(
-        bin,
-        &["run", "--once", "--config", &config],
-        &work.path("daemon.log"),
-        None,
-    )
-    .await?;
-    ensure!(
-        usage.status.success(),
-        "the daemon failed ({}):\n{}",
-        usage.status,
-        tail(&usage.log)
-    );
+    let usage = child::run_once(bin, &config, &work.path("daemon.log")).await?;
     let stats = emulator.stats();
     let api_requests: u64 = stats
         .requests
@@ -185,13 +171,7 @@ pub async fn lag(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.cancel();
-    let usage = daemon.await??;
-    ensure!(
-        usage.status.success(),
-        "the daemon failed ({}):\n{}",
-        usage.status,
-        tail(&usage.log)
-    );
+    daemon.await??.succeeded()?;
     let arrivals = recv.received.arrivals();
     let mut last: HashMap<String, Option<Instant>> = HashMap::new();
     for record in emulator.expected_records(TENANT, &ATP_TYPES) {
