@@ -18,7 +18,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
 use super::config::{check_url, defaults, http_sink_config, problem, resolve_secret, Problems};
-use super::core::body::{creation_time, is_text, write_json_string, write_json_value};
+use super::core::body::{is_text, write_json_string, write_json_value};
 use super::core::body::{Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
@@ -206,7 +206,7 @@ impl ElasticsearchSink {
         payload: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let time = creation_time(event);
+        let time = event.creation_time();
         let index = index_name(&self.index, time.unwrap_or_else(Utc::now));
         buf.extend_from_slice(br#"{"create":{"_index":"#);
         write_json_string(&index, buf);

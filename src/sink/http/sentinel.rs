@@ -17,7 +17,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
 use super::config::{check_url, http_sink_config, problem, resolve_secret, Problems};
-use super::core::body::{creation_time, is_text, write_json_string, write_json_value};
+use super::core::body::{is_text, write_json_string, write_json_value};
 use super::core::body::{Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
@@ -197,7 +197,8 @@ impl SentinelSink {
     /// Appends one event as a JSON object with `TimeGenerated`.
     fn write_object(&self, event: &Event, payload: &[u8], buf: &mut Vec<u8>) -> Result<(), String> {
         let start = buf.len();
-        let time = creation_time(event)
+        let time = event
+            .creation_time()
             .unwrap_or_else(Utc::now)
             .to_rfc3339_opts(SecondsFormat::AutoSi, true);
         if is_text(self.format) {

@@ -3,8 +3,6 @@
 
 use std::ops::Range;
 
-use chrono::{DateTime, Utc};
-
 use super::outcome::Outcomes;
 use crate::encode::Format;
 use crate::event::Event;
@@ -170,11 +168,6 @@ pub(crate) fn write_json_value(
 pub(crate) fn write_json_string(text: &str, out: &mut Vec<u8>) {
     // Serializing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
-}
-
-/// The record's `CreationTime` as UTC (parsed once when the event was built); `None` when unreadable.
-pub(crate) fn creation_time(event: &Event) -> Option<DateTime<Utc>> {
-    event.creation_time()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::config::{check_url, defaults, http_sink_config, problem, resolve_secret, Problems};
-use super::core::body::{creation_time, write_json_string, write_json_value, Fragments, Framing};
+use super::core::body::{write_json_string, write_json_value, Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
 use super::retry::{excerpt, verdict_of, Answer, Verdict};
@@ -227,7 +227,7 @@ impl SplunkHecSink {
         buf: &mut Vec<u8>,
     ) -> Result<(), String> {
         buf.extend_from_slice(head);
-        if let Some(time) = creation_time(event) {
+        if let Some(time) = event.creation_time() {
             let millis = time.timestamp_subsec_millis();
             if millis == 0 {
                 buf.extend_from_slice(format!(r#","time":{}"#, time.timestamp()).as_bytes());
