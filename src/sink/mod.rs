@@ -146,24 +146,12 @@ impl SinkConfig {
     /// `batch_timeout` for `batch_max_events` (several blobs' events in one request); the stream sinks
     /// (file, stdout, syslog) send each batch as it comes.
     pub fn gathering(&self) -> Option<Gathering> {
-        let gathering = |max_events: usize, timeout: Duration| {
-            (!timeout.is_zero() && max_events > 1).then_some(Gathering {
-                max_events,
-                timeout,
-            })
-        };
         match self {
             SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => None,
-            SinkConfig::Http(config) => gathering(config.batch_max_events, config.batch_timeout()),
-            SinkConfig::SplunkHec(config) => {
-                gathering(config.batch_max_events, config.batch_timeout())
-            }
-            SinkConfig::Elasticsearch(config) => {
-                gathering(config.batch_max_events, config.batch_timeout())
-            }
-            SinkConfig::Sentinel(config) => {
-                gathering(config.batch_max_events, config.batch_timeout())
-            }
+            SinkConfig::Http(config) => config.gathering(),
+            SinkConfig::SplunkHec(config) => config.gathering(),
+            SinkConfig::Elasticsearch(config) => config.gathering(),
+            SinkConfig::Sentinel(config) => config.gathering(),
         }
     }
 

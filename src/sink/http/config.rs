@@ -87,9 +87,15 @@ macro_rules! http_sink_config {
                 }
             }
 
-            /// How long the pipeline may wait to fill a batch for this sink (`batch_timeout`).
-            pub fn batch_timeout(&self) -> std::time::Duration {
-                self.batch_timeout
+            /// How the pipeline gathers batches for this sink: up to `batch_max_events`, waiting at most
+            /// `batch_timeout`; none when the timeout is zero or a request holds one event.
+            pub fn gathering(&self) -> Option<crate::sink::Gathering> {
+                (!self.batch_timeout.is_zero() && self.batch_max_events > 1).then_some(
+                    crate::sink::Gathering {
+                        max_events: self.batch_max_events,
+                        timeout: self.batch_timeout,
+                    },
+                )
             }
         }
     };
