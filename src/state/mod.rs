@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 pub use detached::Detached;
 pub use lease::{default_replica_id, quota, Acquired, Lease, LeaseInfo};
 pub use postgres::{PostgresOptions, PostgresStore};
-pub use sqlite::SqliteStore;
+pub use sqlite::{all_record_ids as sqlite_record_ids, SqliteStore};
 
 /// How long committed record Ids are kept for deduplication (the API holds content 7 days).
 pub const RECORD_ID_RETENTION: chrono::Duration = chrono::Duration::days(8);

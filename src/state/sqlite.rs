@@ -4,6 +4,9 @@
 //! PostgreSQL store, though one SQLite file serves one replica.
 
 mod lease;
+mod seen;
+
+pub use seen::all_record_ids;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -70,12 +73,15 @@ CREATE TABLE dead_letters (
 "#,
     ),
     (2, "leases and commit owners", lease::MIGRATION_2),
+    (3, "record ids as one row per blob", seen::MIGRATION_3),
 ];
 
 /// The SQLite implementation of [`StateStore`].
 pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
+    /// Committed record Ids in memory, kept in step with the table (see [`seen`]).
+    seen: tokio::sync::Mutex<seen::SeenIds>,
 }
 
 // === impl SqliteStore ===
@@ -113,7 +119,11 @@ impl SqliteStore {
                 operation: "open",
                 source,
             })?;
-        let store = SqliteStore { pool, location };
+        let store = SqliteStore {
+            pool,
+            location,
+            seen: tokio::sync::Mutex::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -186,21 +196,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(self.db("commit blob"))?;
-            for chunk in commit.record_ids.chunks(CHUNK) {
-                let mut query = QueryBuilder::new(
-                    "INSERT OR REPLACE INTO seen_records (tenant, record_id, committed_at) ",
-                );
-                query.push_values(chunk, |mut row, id| {
-                    row.push_bind(&commit.stream.tenant)
-                        .push_bind(id)
-                        .push_bind(&now);
-                });
-                query
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.db("commit record ids"))?;
-            }
+            seen::insert_set(&mut tx, &commit.stream.tenant, &commit.record_ids, &now)
+                .await
+                .map_err(self.db("commit record ids"))?;
         }
         for (stream, checkpoint) in &batch.checkpoints {
             upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
@@ -261,22 +259,11 @@ impl StateStore for SqliteStore {
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError> {
-        let mut found = HashSet::new();
-        for chunk in record_ids.chunks(CHUNK) {
-            let mut query = keyed_in_query(
-                "SELECT record_id FROM seen_records WHERE tenant = ",
-                tenant,
-                "record_id",
-                chunk.iter().copied(),
-            );
-            let rows = query
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.db("read seen records"))?;
-            found.extend(rows.into_iter().map(|row| row.get::<String, _>(0)));
-        }
-        Ok(found)
+        let mut seen = self.seen.lock().await;
+        seen.sync(&self.pool)
+            .await
+            .map_err(self.db("read seen records"))?;
+        Ok(seen.seen(tenant, record_ids))
     }
 
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {
@@ -386,12 +373,13 @@ impl StateStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(self.db("prune blobs"))?;
-        let records = sqlx::query("DELETE FROM seen_records WHERE committed_at < ?")
-            .bind(time_text(now - RECORD_ID_RETENTION))
-            .execute(&self.pool)
+        let records = seen::prune(&self.pool, &time_text(now - RECORD_ID_RETENTION))
             .await
             .map_err(self.db("prune record ids"))?;
-        Ok(blobs.rows_affected() + records.rows_affected())
+        if records > 0 {
+            self.seen.lock().await.invalidate();
+        }
+        Ok(blobs.rows_affected() + records)
     }
 
     async fn reset(&self, stream: Option<&StreamKey>) -> Result<(), StateError> {
@@ -407,7 +395,12 @@ impl StateStore for SqliteStore {
                 }
             }
             None => {
-                for table in ["streams", "committed_blobs", "seen_records"] {
+                for table in [
+                    "streams",
+                    "committed_blobs",
+                    "seen_records",
+                    "seen_record_sets",
+                ] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *tx)
                         .await
@@ -415,7 +408,11 @@ impl StateStore for SqliteStore {
                 }
             }
         }
-        tx.commit().await.map_err(self.db("commit reset"))
+        tx.commit().await.map_err(self.db("commit reset"))?;
+        if stream.is_none() {
+            self.seen.lock().await.invalidate();
+        }
+        Ok(())
     }
 
     async fn heartbeat(&self, replica: &str, ttl: Duration) -> Result<usize, StateError> {

@@ -48,6 +48,45 @@ pub(crate) async fn a_committed_blob_is_remembered_with_its_records_and_checkpoi
     );
 }
 
+pub(crate) async fn record_ids_committed_through_another_handle_are_seen(fixture: Fixture) {
+    // Two handles on one store, as the daemon and a `replay` beside it: each sees the other's commits,
+    // including after it has already answered a lookup (SQLite keeps the Ids in memory between lookups).
+    let daemon = fixture.open().await;
+    let other = fixture.open().await;
+    let contoso = stream("contoso");
+    daemon
+        .commit_blob(&blob(&contoso, "blob-1", 3))
+        .await
+        .expect("commit");
+    let asked = ["blob-1-record-0", "blob-2-record-1", "blob-3-record-2"];
+    assert_eq!(
+        daemon
+            .seen_records("contoso", &asked)
+            .await
+            .expect("seen")
+            .len(),
+        1
+    );
+    other
+        .commit_blob(&blob(&contoso, "blob-2", 3))
+        .await
+        .expect("commit through the other handle");
+    daemon
+        .commit_blob(&blob(&contoso, "blob-3", 3))
+        .await
+        .expect("commit");
+    let seen = daemon.seen_records("contoso", &asked).await.expect("seen");
+    assert_eq!(
+        seen,
+        asked
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<HashSet<_>>()
+    );
+    let seen = other.seen_records("contoso", &asked).await.expect("seen");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
 pub(crate) async fn reopening_runs_the_migrations_again_and_keeps_the_data(fixture: Fixture) {
     let store = fixture.open().await;
     store

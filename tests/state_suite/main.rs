@@ -88,6 +88,7 @@ macro_rules! suite {
 suite!(
     a_committed_blob_is_remembered_with_its_records_and_checkpoint,
     reopening_runs_the_migrations_again_and_keeps_the_data,
+    record_ids_committed_through_another_handle_are_seen,
     pruning_forgets_expired_blobs_and_old_record_ids,
     reset_forgets_one_stream_or_every_stream,
     dead_letters_come_back_newest_first,
@@ -170,4 +171,41 @@ pub(crate) async fn committed(store: &dyn StateStore, stream: &StreamKey, id: &s
         .await
         .expect("read committed blobs")
         .contains(id)
+}
+
+/// Record Ids written one row each by earlier versions (schema 1's `seen_records`) still count after the
+/// upgrade to one row per blob, and the pruning still forgets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_record_ids_of_earlier_versions_still_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .expect("second connection");
+    // The store's fixed-width time text.
+    let text = |time: DateTime<Utc>| time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let old = text(Utc::now() - chrono::Duration::days(9));
+    let recent = text(Utc::now());
+    for (id, at) in [("legacy-old", &old), ("legacy-recent", &recent)] {
+        sqlx::query(
+            "INSERT INTO seen_records (tenant, record_id, committed_at) VALUES ('contoso', ?, ?)",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&pool)
+        .await
+        .expect("write a version-1 row");
+    }
+    let asked = ["legacy-old", "legacy-recent", "never"];
+    let seen = store.seen_records("contoso", &asked).await.expect("seen");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    store.prune(Utc::now()).await.expect("prune");
+    let seen = store.seen_records("contoso", &asked).await.expect("seen");
+    assert_eq!(
+        seen,
+        std::collections::HashSet::from(["legacy-recent".to_string()])
+    );
+    pool.close().await;
 }

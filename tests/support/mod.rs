@@ -158,8 +158,7 @@ pub async fn committed(
         .fetch_all(&pool)
         .await
         .unwrap_or_default();
-    let records = sqlx::query("SELECT record_id FROM seen_records")
-        .fetch_all(&pool)
+    let records = atp_forwarder::state::sqlite_record_ids(&pool)
         .await
         .unwrap_or_default();
     pool.close().await;
@@ -168,10 +167,7 @@ pub async fn committed(
             .into_iter()
             .map(|row| row.get::<String, _>(0))
             .collect(),
-        records
-            .into_iter()
-            .map(|row| row.get::<String, _>(0))
-            .collect(),
+        records.into_iter().collect(),
     )
 }
 
