@@ -38,7 +38,7 @@ use crate::api::{self, ApiClient, RetryPolicy};
 use crate::auth::TokenSource;
 use crate::config::Config;
 use crate::event::NormalizeContext;
-use crate::sink::SinkError;
+use crate::sink::{SinkConfig, SinkError};
 use crate::state::{DeadLetter, StateStore, StreamKey};
 use crate::telemetry::{DeadLetterLabels, Metrics};
 
@@ -170,6 +170,8 @@ async fn run_with(
         tokio::spawn(prune_periodically(store.clone(), options.shutdown.clone()));
     }
 
+    // Records are decoded into their models only when a sink reads them (not for raw `json` everywhere).
+    let decode_models = config.sinks.iter().any(SinkConfig::reads_models);
     // Streams: one task per tenant × content type.
     let mut tasks = Vec::new();
     for tenant in &config.tenants {
@@ -203,6 +205,7 @@ async fn run_with(
                     dataset: "o365.atp".into(),
                     include_original: false,
                 },
+                decode_models,
                 tenant: tenant.name.as_str().into(),
                 shutdown: options.shutdown.clone(),
                 once: options.once || !matches!(options.source, Source::Follow),

@@ -41,6 +41,10 @@ impl Format {
 /// Appends exactly one message for `event` in `format` to `out`, with no trailing newline. Never fails and
 /// never panics, whatever the record holds.
 pub fn encode(format: Format, event: &Event, out: &mut Vec<u8>) {
+    debug_assert!(
+        event.modeled || !format.is_typed(),
+        "a passthrough event encoded as {format:?}: the pipeline must decode models for typed formats"
+    );
     match format {
         Format::Json => json::encode(event, out),
         Format::Ecs => ecs::encode(event, out),

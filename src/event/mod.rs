@@ -192,6 +192,9 @@ pub struct Event {
     pub(crate) decode_error: Option<String>,
     /// Whether `record.raw` is well-formed JSON in UTF-8 (so it can be embedded in ECS output as is).
     pub(crate) raw_is_json: bool,
+    /// Whether the record was decoded into its model ([`Event::from_record`]); false for a
+    /// [`passthrough`](Event::passthrough) event, which only the `json` format may encode.
+    pub(crate) modeled: bool,
     pub(crate) tenant: String,
     pub(crate) fetched_at: DateTime<Utc>,
     pub(crate) dataset: String,
@@ -307,6 +310,35 @@ impl Event {
             assessment,
             decode_error,
             raw_is_json,
+            modeled: true,
+            tenant: ctx.tenant.clone(),
+            fetched_at: ctx.fetched_at,
+            dataset: ctx.dataset.clone(),
+            include_original: ctx.include_original,
+        }
+    }
+
+    /// An event that carries the record as received without decoding its model: for deployments whose every
+    /// sink sends the raw record (`json` format, no syslog severity), where decoding would be wasted work.
+    /// Only `CreationTime` is parsed (the HTTP sinks' event time); it is never an alert and never has a
+    /// decode error. Encoding it in a typed format is a bug (`debug_assert!` in [`crate::encode::encode`]).
+    pub fn passthrough(record: Record, ctx: &NormalizeContext) -> Event {
+        Event {
+            time: time::parse(&record.creation_time),
+            record,
+            common: Common::default(),
+            body: Body::Untyped,
+            unknown: Vec::new(),
+            assessment: Assessment {
+                alert: false,
+                severity: 3,
+                name: Cow::Borrowed("Office 365 audit record (passed through)"),
+                category: &[],
+                types: &["info"],
+            },
+            decode_error: None,
+            raw_is_json: false,
+            modeled: false,
             tenant: ctx.tenant.clone(),
             fetched_at: ctx.fetched_at,
             dataset: ctx.dataset.clone(),

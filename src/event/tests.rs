@@ -328,3 +328,25 @@ fn air_severity_follows_the_status_table() {
         ("Automated investigation: No threats found".into(), 2, false)
     );
 }
+
+#[test]
+fn a_passthrough_event_keeps_the_record_and_its_time_without_decoding_it() {
+    // AttachmentData as a string does not fit the model: from_record reports it, passthrough never looks.
+    let raw = r#"{"Id":"m1","RecordType":28,"Operation":"TIMailData","CreationTime":"2025-11-24T10:03:19","Verdict":"Malware","AttachmentData":"see attached"}"#;
+    let record = Record::from_json(raw).expect("record");
+    let ctx = NormalizeContext::new("contoso");
+    let modeled = Event::from_record(record.clone(), &ctx);
+    assert!(modeled.decode_error().is_some());
+    let passed = Event::passthrough(record, &ctx);
+    assert_eq!(passed.decode_error(), None);
+    assert!(!passed.is_alert());
+    assert_eq!(&passed.record.raw[..], raw.as_bytes());
+    assert_eq!(
+        passed.creation_time(),
+        Utc.with_ymd_and_hms(2025, 11, 24, 10, 3, 19).single()
+    );
+    assert_eq!(passed.tenant(), "contoso");
+    let mut out = Vec::new();
+    crate::encode::encode(crate::encode::Format::Json, &passed, &mut out);
+    assert_eq!(out, raw.as_bytes());
+}

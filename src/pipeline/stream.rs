@@ -45,6 +45,9 @@ pub(crate) struct StreamTask {
     pub committer: mpsc::Sender<CommitMsg>,
     pub in_flight_ids: Arc<InFlightIds>,
     pub normalize: NormalizeContext,
+    /// Whether any sink reads typed models (else records pass through undecoded; see
+    /// [`crate::sink::SinkConfig::reads_models`]).
+    pub decode_models: bool,
     pub tenant: Arc<str>,
     pub shutdown: CancellationToken,
     pub once: bool,
@@ -363,6 +366,10 @@ impl StreamTask {
         for (record, keep) in records.into_iter().zip(keep) {
             if !keep {
                 duplicates += 1;
+                continue;
+            }
+            if !self.decode_models {
+                events.push(Event::passthrough(record, &self.normalize));
                 continue;
             }
             let event = Event::from_record(record, &self.normalize);

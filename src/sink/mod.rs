@@ -142,6 +142,13 @@ impl SinkConfig {
         }
     }
 
+    /// Whether the sink reads the records' typed models: every format but `json` does, and syslog does in
+    /// any format (an alert takes `alert_severity`). When no sink does, the pipeline passes records through
+    /// without decoding them ([`crate::event::Event::passthrough`]).
+    pub fn reads_models(&self) -> bool {
+        self.format().is_typed() || matches!(self, SinkConfig::Syslog(_))
+    }
+
     /// How the pipeline gathers events for this sink before a send: the HTTP sinks wait up to their
     /// `batch_timeout` for `batch_max_events` (several blobs' events in one request); the stream sinks
     /// (file, stdout, syslog) send each batch as it comes.
@@ -179,5 +186,35 @@ impl SinkConfig {
             SinkConfig::Elasticsearch(config) => http::build_elasticsearch(config),
             SinkConfig::Sentinel(config) => http::build_sentinel(config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(text: &str) -> SinkConfig {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => panic!("{text}: {error}"),
+        };
+        match serde_json::from_value(value) {
+            Ok(sink) => sink,
+            Err(error) => panic!("{text}: {error}"),
+        }
+    }
+
+    #[test]
+    fn only_raw_json_outside_syslog_needs_no_models() {
+        let file_json = sink(r#"{"type":"file","name":"f","path":"/tmp/x","format":"json"}"#);
+        let file_ecs = sink(r#"{"type":"file","name":"f","path":"/tmp/x","format":"ecs"}"#);
+        let syslog_json =
+            sink(r#"{"type":"syslog","name":"s","address":"127.0.0.1:514","format":"json"}"#);
+        assert!(!file_json.reads_models());
+        assert!(file_ecs.reads_models());
+        assert!(
+            syslog_json.reads_models(),
+            "syslog reads is_alert for its severity"
+        );
     }
 }
