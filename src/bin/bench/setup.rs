@@ -46,7 +46,8 @@ impl Workdir {
     }
 
     /// Writes the daemon's config for `emulator` and `sink`; `collector` and `tenant` are extra TOML lines
-    /// for those sections. Returns the config path.
+    /// for those sections, and `BENCH_COLLECTOR` (for experiments, e.g. `batch_events = 100`) adds more
+    /// `[collector]` lines. Returns the config path.
     pub fn config(
         &self,
         emulator: &Emulator,
@@ -66,6 +67,8 @@ impl Workdir {
             ),
         };
         let base = emulator.base_url();
+        let experiment = std::env::var("BENCH_COLLECTOR").unwrap_or_default();
+        let collector = format!("{collector}\n{experiment}");
         let text = format!(
             r#"[state]
 path = "{state}"
