@@ -225,13 +225,37 @@ impl Kind {
 
 type Decoded<M> = (Common, M, Vec<(String, Box<RawValue>)>);
 
+/// A record's bytes, and the same as text when they are UTF-8 (checked once, so that the parser can skip
+/// its own check of every string).
+#[derive(Clone, Copy)]
+struct RawRecord<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> RawRecord<'a> {
+    fn of(bytes: &'a [u8]) -> RawRecord<'a> {
+        RawRecord {
+            bytes,
+            text: simdutf8::basic::from_utf8(bytes).ok(),
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
+        match self.text {
+            Some(text) => serde_json::from_str(text),
+            None => serde_json::from_slice(self.bytes),
+        }
+    }
+}
+
 /// Decodes `raw` into the common fields and model `M`; the error names the failing field's path.
-fn decode_as<M: decode::Model>(raw: &[u8]) -> Result<Decoded<M>, String> {
-    match serde_json::from_slice::<decode::Top<(Common, M)>>(raw) {
+fn decode_as<M: decode::Model>(raw: RawRecord<'_>) -> Result<Decoded<M>, String> {
+    match raw.parse::<decode::Top<(Common, M)>>() {
         Ok(top) => Ok((top.model.0, top.model.1, top.unknown)),
         // Decode again, slowly, only to name the path of the failing field.
         Err(plain) => {
-            let mut de = serde_json::Deserializer::from_slice(raw);
+            let mut de = serde_json::Deserializer::from_slice(raw.bytes);
             match serde_path_to_error::deserialize::<_, decode::Top<(Common, M)>>(&mut de) {
                 Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
                     Err(format!("{}: {}", e.path(), e.inner()))
@@ -248,29 +272,23 @@ impl Event {
     /// Decodes and classifies `record`. Never fails: an undecodable record keeps the common fields it has and
     /// reports why in [`decode_error`](Event::decode_error).
     pub fn from_record(record: Record, ctx: &NormalizeContext) -> Event {
+        let raw = RawRecord::of(&record.raw);
         let typed = match Kind::of(record.record_type, &record.operation) {
-            Some(Kind::Mail) => {
-                decode_as::<MailData>(&record.raw).map(|(c, m, u)| (c, Body::Mail(m), u))
-            }
+            Some(Kind::Mail) => decode_as::<MailData>(raw).map(|(c, m, u)| (c, Body::Mail(m), u)),
             Some(Kind::UrlClick) => {
-                decode_as::<UrlClickData>(&record.raw).map(|(c, m, u)| (c, Body::UrlClick(m), u))
+                decode_as::<UrlClickData>(raw).map(|(c, m, u)| (c, Body::UrlClick(m), u))
             }
-            Some(Kind::AtpContent) => decode_as::<AtpContentData>(&record.raw)
-                .map(|(c, m, u)| (c, Body::AtpContent(m), u)),
+            Some(Kind::AtpContent) => {
+                decode_as::<AtpContentData>(raw).map(|(c, m, u)| (c, Body::AtpContent(m), u))
+            }
             Some(Kind::Air) => {
-                decode_as::<AirInvestigation>(&record.raw).map(|(c, m, u)| (c, Body::Air(m), u))
+                decode_as::<AirInvestigation>(raw).map(|(c, m, u)| (c, Body::Air(m), u))
             }
-            None => decode_as::<()>(&record.raw).map(|(c, (), u)| (c, Body::Untyped, u)),
+            None => decode_as::<()>(raw).map(|(c, (), u)| (c, Body::Untyped, u)),
         };
         let (common, body, unknown, decode_error, raw_is_json) = match typed {
             // Strings the models skip are not checked for UTF-8 by the parser; the ECS splice needs it.
-            Ok((common, body, unknown)) => (
-                common,
-                body,
-                unknown,
-                None,
-                std::str::from_utf8(&record.raw).is_ok(),
-            ),
+            Ok((common, body, unknown)) => (common, body, unknown, None, raw.text.is_some()),
             Err(reason) => {
                 let what = if record.operation.is_empty() {
                     "record"
@@ -279,11 +297,14 @@ impl Event {
                 };
                 let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
                 // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
-                match decode_as::<()>(&record.raw) {
-                    Ok((common, (), _)) => {
-                        let utf8 = std::str::from_utf8(&record.raw).is_ok();
-                        (common, Body::Untyped, Vec::new(), Some(reason), utf8)
-                    }
+                match decode_as::<()>(raw) {
+                    Ok((common, (), _)) => (
+                        common,
+                        Body::Untyped,
+                        Vec::new(),
+                        Some(reason),
+                        raw.text.is_some(),
+                    ),
                     Err(_) => (
                         Common::default(),
                         Body::Untyped,
