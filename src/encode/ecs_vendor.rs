@@ -132,6 +132,20 @@ pub(crate) fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     o.text("alert_severity", m.alert_field("Severity"));
     o.list("urls", &m.entities().urls);
     o.list("files", &m.entities().files);
-    o.opt("data", m.data());
-    o.list("actions", m.actions());
+    if let Some(data) = m.data_json() {
+        o.key("data");
+        data.write(o.out);
+    }
+    let actions = m.actions_json();
+    if actions.len() > 0 {
+        o.key("actions");
+        o.out.push(b'[');
+        for (i, action) in actions.enumerate() {
+            if i > 0 {
+                o.out.push(b',');
+            }
+            action.write(o.out);
+        }
+        o.out.push(b']');
+    }
 }
