@@ -14,7 +14,7 @@ use serde_json::{Number, Value};
 
 /// The key `serde_json` reads as "the string value is raw JSON" when it is an object's first key (its
 /// `raw_value` feature); such documents are decoded through [`Value`] so that they decode exactly as before.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+pub(super) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Where a string's text is: a span of a parsed source that needs no escaping, or of the side buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,10 @@ impl Texts {
 
     /// Decodes a whole JSON document (as `serde_json::from_str::<Value>`); the text back when it is not JSON.
     pub(crate) fn parse(&mut self, text: String) -> Result<Node, String> {
+        if let Some(node) = super::scan::parse(&text, self.sources.len(), &mut self.extra) {
+            self.sources.push(text);
+            return Ok(node);
+        }
         let mut build = Build {
             src: self.sources.len(),
             base: text.as_ptr() as usize,
@@ -178,15 +182,19 @@ impl Texts {
     }
 
     fn write_text(&self, text: &Text, out: &mut Vec<u8>) {
-        let s = self.get(text);
-        match text {
-            Text::Plain { .. } => {
+        match *text {
+            Text::Plain { src, start, end } => {
+                let s = self
+                    .sources
+                    .get(src)
+                    .and_then(|s| s.as_bytes().get(start..end))
+                    .unwrap_or_default();
                 out.reserve(s.len() + 2);
                 out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(s);
                 out.push(b'"');
             }
-            Text::Extra { .. } => write_serde(out, s),
+            Text::Extra { .. } => write_serde(out, self.get(text)),
         }
     }
 }
@@ -241,10 +249,10 @@ impl Build<'_> {
         }
     }
 
-    fn get(&self, text: &Text) -> &str {
+    fn get(&self, text: &Text) -> &[u8] {
         let found = match *text {
-            Text::Plain { start, end, .. } => self.text.get(start..end),
-            Text::Extra { start, end } => self.extra.get(start..end),
+            Text::Plain { start, end, .. } => self.text.as_bytes().get(start..end),
+            Text::Extra { start, end } => self.extra.as_bytes().get(start..end),
         };
         found.unwrap_or_default()
     }
@@ -299,7 +307,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<(Text, Node)> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed(&mut *self.0))? {
-            if entries.is_empty() && self.0.get(&key) == RAW_VALUE_TOKEN {
+            if entries.is_empty() && self.0.get(&key) == RAW_VALUE_TOKEN.as_bytes() {
                 self.0.raw_value_token = true;
                 return Err(de::Error::custom("raw value token"));
             }
@@ -307,15 +315,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
             entries.push((key, value));
         }
         let build = &*self.0;
-        // Stable: equal keys keep their order, and of each run of equal keys the last value is kept.
-        entries.sort_by(|a, b| build.get(&a.0).cmp(build.get(&b.0)));
-        entries.dedup_by(|later, kept| {
-            let same = build.get(&later.0) == build.get(&kept.0);
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
+        sort_entries(&mut entries, &mut Vec::new(), |t| build.get(t));
         Ok(Node::Object(entries))
     }
 }
@@ -341,6 +341,59 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
         Ok(extra_text(self.0.extra, v))
     }
+}
+
+/// Sorts object entries by key (bytes of UTF-8, the order of `str`), keeping of repeated keys the last value, as
+/// a `BTreeMap` filled in document order does. The entries are large, so an order of (key prefix, index) pairs
+/// is sorted (in `order`, a reusable buffer) and the entries are moved once.
+pub(super) fn sort_entries<'k>(
+    entries: &mut Vec<(Text, Node)>,
+    order: &mut Vec<(u64, usize)>,
+    key: impl Fn(&Text) -> &'k [u8],
+) {
+    let sorted = entries
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if key(&a.0) < key(&b.0)));
+    if sorted {
+        return;
+    }
+    order.clear();
+    order.extend(
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (prefix(key(k)), i)),
+    );
+    let full = |i: usize| entries.get(i).map_or(&[][..], |(k, _)| key(k));
+    // Equal keys stay in document order (the index decides), so the last of each run is the last in the text.
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| full(a.1).cmp(full(b.1)))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut out: Vec<(Text, Node)> = Vec::with_capacity(entries.len());
+    let empty = Text::Extra { start: 0, end: 0 };
+    for &(_, i) in order.iter() {
+        let Some(slot) = entries.get_mut(i) else {
+            continue;
+        };
+        let entry = std::mem::replace(slot, (empty, Node::Null));
+        match out.last_mut() {
+            Some(last) if key(&last.0) == key(&entry.0) => *last = entry,
+            _ => out.push(entry),
+        }
+    }
+    *entries = out;
+}
+
+/// The first eight bytes, zero-padded, as a number that orders as the bytes do.
+fn prefix(s: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = s.len().min(8);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_be_bytes(buf)
 }
 
 // === lookups ===
