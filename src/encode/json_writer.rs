@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::event::time::Rfc3339;
+
 /// An open JSON object in `out`; [`close`](Obj::close) writes the closing brace.
 pub(crate) struct Obj<'o> {
     pub(crate) out: &'o mut Vec<u8>,
@@ -44,6 +46,22 @@ impl<'o> Obj<'o> {
         write_json(self.out, value);
     }
 
+    /// `"key": "text"`.
+    pub(crate) fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_str(self.out, value);
+    }
+
+    /// `"key": "2022-07-08T09:10:19Z"` when there is an instant.
+    pub(crate) fn time(&mut self, key: &str, value: Option<Rfc3339>) {
+        let Some(value) = value else { return };
+        self.key(key);
+        match value.format(&mut [0; 32]) {
+            Some(text) => write_str(self.out, text),
+            None => write_json(self.out, &value),
+        }
+    }
+
     /// `"key": value` when there is a value.
     pub(crate) fn opt<T: Serialize + ?Sized>(&mut self, key: &str, value: Option<&T>) {
         if let Some(value) = value {
@@ -54,7 +72,7 @@ impl<'o> Obj<'o> {
     /// `"key": "text"` unless the text is absent or empty.
     pub(crate) fn text(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            self.field(key, value);
+            self.str(key, value);
         }
     }
 
@@ -111,5 +129,18 @@ pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
         debug_assert!(false, "serializing into a Vec failed");
         out.truncate(before);
         out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes `text` as a JSON string: copied between quotes when nothing in it needs escaping (what
+/// `serde_json` writes then too), through `serde_json` otherwise.
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        write_json(out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
     }
 }
