@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::event::air::scan::first_special;
 use crate::event::time::Rfc3339;
 
 /// An open JSON object in `out`; [`close`](Obj::close) writes the closing brace.
@@ -135,7 +136,7 @@ pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 /// Writes `text` as a JSON string: copied between quotes when nothing in it needs escaping (what
 /// `serde_json` writes then too), through `serde_json` otherwise.
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if first_special(text.as_bytes()).is_some() {
         write_json(out, text);
     } else {
         out.reserve(text.len() + 2);

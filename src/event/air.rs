@@ -13,7 +13,7 @@
 //! [`serde_json::Value`]s (decoded separately, on their own first use; no encoder needs them).
 
 pub(crate) mod doc;
-mod scan;
+pub(crate) mod scan;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;

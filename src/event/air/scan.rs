@@ -165,7 +165,7 @@ impl Scan<'_, '_> {
     /// A string at the opening quote: a span of the source when it has no escapes, else unescaped into `extra`.
     fn string(&mut self) -> Option<Text> {
         let start = self.at + 1;
-        let end = start + stop(self.b.get(start..)?)?;
+        let end = start + first_special(self.b.get(start..)?)?;
         if self.b.get(end) == Some(&b'"') {
             self.at = end + 1;
             return Some(Text::Plain {
@@ -182,7 +182,7 @@ impl Scan<'_, '_> {
         let mut out = Vec::new();
         let mut at = start;
         loop {
-            let len = stop(self.b.get(at..)?)?;
+            let len = first_special(self.b.get(at..)?)?;
             out.extend_from_slice(self.b.get(at..at + len)?);
             at += len;
             match self.b.get(at)? {
@@ -251,9 +251,10 @@ impl Scan<'_, '_> {
     }
 }
 
-/// The index of the first [`STOP`] byte, eight bytes at a time (the test `serde_json` uses to find the end of a
-/// string) and then byte by byte in the eight that hold it.
-fn stop(bytes: &[u8]) -> Option<usize> {
+/// The index of the first byte a JSON string cannot hold as is (a [`STOP`] byte: `"`, `\`, control characters),
+/// eight bytes at a time (the test `serde_json` uses to find the end of a string) and then byte by byte in the
+/// eight that hold it.
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut chunks = bytes.chunks_exact(8);
