@@ -74,8 +74,8 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
         e.str("module", "o365");
         e.str("dataset", &event.dataset);
         e.str("kind", if a.alert { "alert" } else { "event" });
-        e.list("category", a.category);
-        e.list("type", a.types);
+        e.strs("category", a.category);
+        e.strs("type", a.types);
         e.field("severity", &a.severity);
         let outcome = event.common.result_status.as_deref().and_then(|s| {
             match s.to_ascii_lowercase().as_str() {
@@ -145,9 +145,9 @@ fn mail(m: &MailData, o: &mut Obj<'_>) {
         e.text("local_id", m.network_message_id.as_deref());
         e.object("sender", |s| s.text("address", m.p1_sender.as_deref()));
         if let Some(from) = m.p2_sender.as_ref().filter(|s| !s.is_empty()) {
-            e.object("from", |f| f.list("address", std::slice::from_ref(from)));
+            e.object("from", |f| f.strs("address", std::slice::from_ref(from)));
         }
-        e.object("to", |t| t.list("address", &m.recipients));
+        e.object("to", |t| t.strs("address", &m.recipients));
         e.text("subject", m.subject.as_deref());
         e.opt("direction", m.direction());
         e.time("origination_timestamp", instant(&m.message_time));
@@ -222,11 +222,11 @@ fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
 fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     let e = m.entities();
     o.object("email", |email| {
-        email.list("message_id", &e.internet_message_ids);
-        email.list("local_id", &e.network_message_ids);
-        email.object("from", |f| f.list("address", &e.senders));
-        email.object("to", |t| t.list("address", &e.recipients));
-        email.list("subject", &e.subjects);
+        email.strs("message_id", &e.internet_message_ids);
+        email.strs("local_id", &e.network_message_ids);
+        email.object("from", |f| f.strs("address", &e.senders));
+        email.object("to", |t| t.strs("address", &e.recipients));
+        email.strs("subject", &e.subjects);
     });
 }
 
@@ -288,9 +288,9 @@ fn related(event: &Event, o: &mut Obj<'_>) {
         Body::Untyped => {}
     }
     o.object("related", |r| {
-        r.list("ip", &ips);
-        r.list("user", &users);
-        r.list("hash", &hashes);
+        r.strs("ip", &ips);
+        r.strs("user", &users);
+        r.strs("hash", &hashes);
     });
 }
 
@@ -317,7 +317,7 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
         v.opt("version", c.version.as_ref());
         if !event.unknown.is_empty() {
             let names: Vec<&str> = event.unknown.iter().map(|(k, _)| k.as_str()).collect();
-            v.list("unknown_fields", &names);
+            v.strs("unknown_fields", &names);
         }
         match &event.body {
             Body::Mail(m) => v.object("atp", |atp| super::ecs_vendor::mail(m, atp)),

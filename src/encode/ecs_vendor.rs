@@ -25,7 +25,7 @@ pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
     );
     o.opt("detection_type", m.detection_type.as_ref());
     o.text("detection_method", m.detection_method.as_deref());
-    o.list("threats_and_detection_tech", &m.threats_and_detection_tech);
+    o.strs("threats_and_detection_tech", &m.threats_and_detection_tech);
     o.text("delivery_action", m.delivery_action.as_deref());
     o.text(
         "original_delivery_location",
@@ -36,7 +36,7 @@ pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
         m.latest_delivery_location.as_deref(),
     );
     o.text("directionality", m.directionality.as_deref());
-    o.list(
+    o.strs(
         "additional_actions_and_results",
         &m.additional_actions_and_results,
     );
@@ -130,8 +130,8 @@ pub(crate) fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     o.text("deep_link_url", m.deep_link_url.as_deref());
     o.text("alert_name", m.alert_field("AlertDisplayName"));
     o.text("alert_severity", m.alert_field("Severity"));
-    o.list("urls", &m.entities().urls);
-    o.list("files", &m.entities().files);
+    o.strs("urls", &m.entities().urls);
+    o.strs("files", &m.entities().files);
     if let Some(data) = m.data_json() {
         o.key("data");
         data.write(o.out);

@@ -31,7 +31,7 @@ impl<'o> Obj<'o> {
         }
         self.empty = false;
         // Keys are identifiers almost always; only those needing escapes go through the serializer.
-        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        if first_special(key.as_bytes()).is_none() {
             self.out.push(b'"');
             self.out.extend_from_slice(key.as_bytes());
             self.out.extend_from_slice(b"\":");
@@ -82,6 +82,22 @@ impl<'o> Obj<'o> {
         if !values.is_empty() {
             self.field(key, values);
         }
+    }
+
+    /// `"key": ["text", …]` unless the list is empty (what [`list`](Obj::list) writes for strings).
+    pub(crate) fn strs<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
+        if values.is_empty() {
+            return;
+        }
+        self.key(key);
+        self.out.push(b'[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_str(self.out, value.as_ref());
+        }
+        self.out.push(b']');
     }
 
     /// `"key": { … }` filled by `fill`; left out entirely when `fill` writes nothing.
