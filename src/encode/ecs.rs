@@ -77,14 +77,19 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
         e.strs("category", a.category);
         e.strs("type", a.types);
         e.field("severity", &a.severity);
+        let is = |s: &str, words: [&str; 3]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
         let outcome = event.common.result_status.as_deref().and_then(|s| {
-            match s.to_ascii_lowercase().as_str() {
-                "succeeded" | "success" | "true" => Some("success"),
-                "failed" | "failure" | "false" => Some("failure"),
-                _ => None,
+            if is(s, ["succeeded", "success", "true"]) {
+                Some("success")
+            } else if is(s, ["failed", "failure", "false"]) {
+                Some("failure")
+            } else {
+                None
             }
         });
-        e.opt("outcome", outcome);
+        if let Some(outcome) = outcome {
+            e.str("outcome", outcome);
+        }
         e.time("created", Some(Rfc3339(event.fetched_at)));
         let link = deep_link(&event.body);
         e.text("url", link);
