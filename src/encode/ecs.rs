@@ -17,16 +17,16 @@ use crate::event::{AirInvestigation, AtpContentData, Body, Event, MailData, UrlC
 /// Appends the ECS document of `event` to `out`.
 pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
     let mut o = Obj::open(out);
-    o.field("@timestamp", &Rfc3339(event.timestamp()));
-    o.field("message", event.name());
+    o.time("@timestamp", Some(Rfc3339(event.timestamp())));
+    o.str("message", event.name());
     event_fields(event, &mut o);
     o.object("organization", |org| {
         org.text("id", event.common.organization_id.as_deref());
         org.text("name", Some(event.tenant.as_str()));
     });
     o.object("observer", |obs| {
-        obs.field("vendor", "Microsoft");
-        obs.field("product", "Defender for Office 365");
+        obs.str("vendor", "Microsoft");
+        obs.str("product", "Defender for Office 365");
     });
     let user_from_user_id = user(event, &mut o);
     o.object("client", |c| {
@@ -42,8 +42,8 @@ pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
     related(event, &mut o);
     if let Some(reason) = event.decode_error() {
         o.object("error", |e| {
-            e.field("type", "decode");
-            e.field("message", reason);
+            e.str("type", "decode");
+            e.str("message", reason);
         });
     }
     o365(event, user_from_user_id, &mut o);
@@ -64,28 +64,33 @@ fn deep_link(body: &Body) -> Option<&str> {
 fn event_fields(event: &Event, o: &mut Obj<'_>) {
     let a = &event.assessment;
     o.object("event", |e| {
-        e.field("id", &event.record.id);
-        e.field(
+        e.str("id", &event.record.id);
+        e.str(
             "code",
             super::cef::itoa_buf(event.record.record_type).as_str(),
         );
         e.text("action", Some(&event.record.operation));
         e.text("provider", event.common.workload.as_deref());
-        e.field("module", "o365");
-        e.field("dataset", &event.dataset);
-        e.field("kind", if a.alert { "alert" } else { "event" });
-        e.list("category", a.category);
-        e.list("type", a.types);
+        e.str("module", "o365");
+        e.str("dataset", &event.dataset);
+        e.str("kind", if a.alert { "alert" } else { "event" });
+        e.strs("category", a.category);
+        e.strs("type", a.types);
         e.field("severity", &a.severity);
+        let is = |s: &str, words: [&str; 3]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
         let outcome = event.common.result_status.as_deref().and_then(|s| {
-            match s.to_ascii_lowercase().as_str() {
-                "succeeded" | "success" | "true" => Some("success"),
-                "failed" | "failure" | "false" => Some("failure"),
-                _ => None,
+            if is(s, ["succeeded", "success", "true"]) {
+                Some("success")
+            } else if is(s, ["failed", "failure", "false"]) {
+                Some("failure")
+            } else {
+                None
             }
         });
-        e.opt("outcome", outcome);
-        e.field("created", &Rfc3339(event.fetched_at));
+        if let Some(outcome) = outcome {
+            e.str("outcome", outcome);
+        }
+        e.time("created", Some(Rfc3339(event.fetched_at)));
         let link = deep_link(&event.body);
         e.text("url", link);
         let reference = match &event.body {
@@ -94,11 +99,11 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
         };
         e.text("reference", reference);
         if let Body::Air(m) = &event.body {
-            e.opt("start", instant(&m.start_time).as_ref());
-            e.opt("end", instant(&m.end_time).as_ref());
+            e.time("start", instant(&m.start_time));
+            e.time("end", instant(&m.end_time));
         }
         if event.include_original || !raw_embeddable(event) {
-            e.field("original", &String::from_utf8_lossy(&event.record.raw));
+            e.str("original", &String::from_utf8_lossy(&event.record.raw));
         }
     });
 }
@@ -125,14 +130,14 @@ fn user(event: &Event, o: &mut Obj<'_>) -> bool {
     let Some(who) = who else { return false };
     match upn(who) {
         Some(u) => o.object("user", |obj| {
-            obj.field("id", u.full);
-            obj.field("email", u.full);
-            obj.field("name", u.name);
-            obj.field("domain", u.domain);
+            obj.str("id", u.full);
+            obj.str("email", u.full);
+            obj.str("name", u.name);
+            obj.str("domain", u.domain);
         }),
         // The clicker and the file owner are users even when not in UPN form.
         None if matches!(event.body, Body::UrlClick(_) | Body::AtpContent(_)) => {
-            o.object("user", |obj| obj.field("name", who));
+            o.object("user", |obj| obj.str("name", who));
         }
         None => return false,
     }
@@ -145,12 +150,12 @@ fn mail(m: &MailData, o: &mut Obj<'_>) {
         e.text("local_id", m.network_message_id.as_deref());
         e.object("sender", |s| s.text("address", m.p1_sender.as_deref()));
         if let Some(from) = m.p2_sender.as_ref().filter(|s| !s.is_empty()) {
-            e.object("from", |f| f.list("address", std::slice::from_ref(from)));
+            e.object("from", |f| f.strs("address", std::slice::from_ref(from)));
         }
-        e.object("to", |t| t.list("address", &m.recipients));
+        e.object("to", |t| t.strs("address", &m.recipients));
         e.text("subject", m.subject.as_deref());
         e.opt("direction", m.direction());
-        e.opt("origination_timestamp", instant(&m.message_time).as_ref());
+        e.time("origination_timestamp", instant(&m.message_time));
         e.objects("attachments", &m.attachments, |item, a| {
             item.object("file", |f| {
                 f.text("name", a.file_name.as_deref());
@@ -177,10 +182,10 @@ fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
     if let Some(original) = m.url.as_deref().filter(|u| !u.is_empty()) {
         let parsed = url::Url::parse(original).ok();
         o.object("url", |u| {
-            u.field("original", original);
+            u.str("original", original);
             if let Some(p) = &parsed {
-                u.field("full", p.as_str());
-                u.field("scheme", p.scheme());
+                u.str("full", p.as_str());
+                u.str("scheme", p.scheme());
                 u.text("domain", p.host_str());
                 u.opt("port", p.port().as_ref());
                 u.text("path", Some(p.path()));
@@ -195,7 +200,7 @@ fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
     });
     o.object("source", |s| s.text("ip", m.user_ip.as_deref()));
     if let Some(id) = m.source_id.as_deref().filter(|id| is_guid(id)) {
-        o.object("email", |e| e.field("local_id", id));
+        o.object("email", |e| e.str("local_id", id));
     }
 }
 
@@ -212,7 +217,7 @@ fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
         file.object("hash", |h| {
             h.text("sha256", f.sha256.as_ref().and_then(|s| s.hex.as_deref()))
         });
-        file.opt("mtime", instant(&m.last_modified_date).as_ref());
+        file.time("mtime", instant(&m.last_modified_date));
     });
     o.object("threat", |t| {
         t.object("software", |s| s.text("name", f.malware_family.as_deref()))
@@ -222,11 +227,11 @@ fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
 fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     let e = m.entities();
     o.object("email", |email| {
-        email.list("message_id", &e.internet_message_ids);
-        email.list("local_id", &e.network_message_ids);
-        email.object("from", |f| f.list("address", &e.senders));
-        email.object("to", |t| t.list("address", &e.recipients));
-        email.list("subject", &e.subjects);
+        email.strs("message_id", &e.internet_message_ids);
+        email.strs("local_id", &e.network_message_ids);
+        email.object("from", |f| f.strs("address", &e.senders));
+        email.object("to", |t| t.strs("address", &e.recipients));
+        email.strs("subject", &e.subjects);
     });
 }
 
@@ -288,9 +293,9 @@ fn related(event: &Event, o: &mut Obj<'_>) {
         Body::Untyped => {}
     }
     o.object("related", |r| {
-        r.list("ip", &ips);
-        r.list("user", &users);
-        r.list("hash", &hashes);
+        r.strs("ip", &ips);
+        r.strs("user", &users);
+        r.strs("hash", &hashes);
     });
 }
 
@@ -317,7 +322,7 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
         v.opt("version", c.version.as_ref());
         if !event.unknown.is_empty() {
             let names: Vec<&str> = event.unknown.iter().map(|(k, _)| k.as_str()).collect();
-            v.list("unknown_fields", &names);
+            v.strs("unknown_fields", &names);
         }
         match &event.body {
             Body::Mail(m) => v.object("atp", |atp| super::ecs_vendor::mail(m, atp)),
@@ -346,7 +351,7 @@ pub(crate) fn sha256_fields(h: &Option<Sha256>, o: &mut Obj<'_>) {
     if let Some(h) = h {
         o.text("sha256", h.hex.as_deref());
         if h.hex.as_deref() != Some(h.original.as_str()) {
-            o.field("sha256_original", &h.original);
+            o.str("sha256_original", &h.original);
         }
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
     );
     o.opt("detection_type", m.detection_type.as_ref());
     o.text("detection_method", m.detection_method.as_deref());
-    o.list("threats_and_detection_tech", &m.threats_and_detection_tech);
+    o.strs("threats_and_detection_tech", &m.threats_and_detection_tech);
     o.text("delivery_action", m.delivery_action.as_deref());
     o.text(
         "original_delivery_location",
@@ -36,7 +36,7 @@ pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
         m.latest_delivery_location.as_deref(),
     );
     o.text("directionality", m.directionality.as_deref());
-    o.list(
+    o.strs(
         "additional_actions_and_results",
         &m.additional_actions_and_results,
     );
@@ -90,7 +90,7 @@ pub(crate) fn url_click(m: &UrlClickData, o: &mut Obj<'_>) {
         m.url_click_action.as_ref().and_then(|a| a.code()).as_ref(),
     );
     o.opt("click_outcome", m.outcome());
-    o.opt("time_of_click", instant(&m.time_of_click).as_ref());
+    o.time("time_of_click", instant(&m.time_of_click));
     o.text("source_id", m.source_id.as_deref());
 }
 
@@ -108,7 +108,7 @@ pub(crate) fn atp_content(m: &AtpContentData, o: &mut Obj<'_>) {
         m.source_workload.as_ref().and_then(|w| w.code()).as_ref(),
     );
     o.text("detection_method", m.detection_method.as_deref());
-    o.opt("detection_date", instant(&m.detection_date).as_ref());
+    o.time("detection_date", instant(&m.detection_date));
     o.text("last_modified_by", m.last_modified_by.as_deref());
     o.text("document_id", f.document_id.as_deref());
     if m.file_size().is_none() {
@@ -123,15 +123,29 @@ pub(crate) fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
     o.text("investigation_name", m.investigation_name.as_deref());
     o.text("investigation_type", m.investigation_type.as_deref());
     o.text("status", m.status.as_deref());
-    o.opt("start_time", instant(&m.start_time).as_ref());
-    o.opt("end_time", instant(&m.end_time).as_ref());
-    o.opt("last_update_time", instant(&m.last_update_time).as_ref());
+    o.time("start_time", instant(&m.start_time));
+    o.time("end_time", instant(&m.end_time));
+    o.time("last_update_time", instant(&m.last_update_time));
     o.opt("running_time", m.running_seconds().as_ref());
     o.text("deep_link_url", m.deep_link_url.as_deref());
     o.text("alert_name", m.alert_field("AlertDisplayName"));
     o.text("alert_severity", m.alert_field("Severity"));
-    o.list("urls", &m.entities().urls);
-    o.list("files", &m.entities().files);
-    o.opt("data", m.data());
-    o.list("actions", m.actions());
+    o.strs("urls", &m.entities().urls);
+    o.strs("files", &m.entities().files);
+    if let Some(data) = m.data_json() {
+        o.key("data");
+        data.write(o.out);
+    }
+    let actions = m.actions_json();
+    if actions.len() > 0 {
+        o.key("actions");
+        o.out.push(b'[');
+        for (i, action) in actions.enumerate() {
+            if i > 0 {
+                o.out.push(b',');
+            }
+            action.write(o.out);
+        }
+        o.out.push(b']');
+    }
 }

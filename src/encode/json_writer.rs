@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+use crate::event::air::scan::first_special;
+use crate::event::time::Rfc3339;
+
 /// An open JSON object in `out`; [`close`](Obj::close) writes the closing brace.
 pub(crate) struct Obj<'o> {
     pub(crate) out: &'o mut Vec<u8>,
@@ -28,7 +31,7 @@ impl<'o> Obj<'o> {
         }
         self.empty = false;
         // Keys are identifiers almost always; only those needing escapes go through the serializer.
-        if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        if first_special(key.as_bytes()).is_none() {
             self.out.push(b'"');
             self.out.extend_from_slice(key.as_bytes());
             self.out.extend_from_slice(b"\":");
@@ -44,6 +47,22 @@ impl<'o> Obj<'o> {
         write_json(self.out, value);
     }
 
+    /// `"key": "text"`.
+    pub(crate) fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_str(self.out, value);
+    }
+
+    /// `"key": "2022-07-08T09:10:19Z"` when there is an instant.
+    pub(crate) fn time(&mut self, key: &str, value: Option<Rfc3339>) {
+        let Some(value) = value else { return };
+        self.key(key);
+        match value.format(&mut [0; 32]) {
+            Some(text) => write_str(self.out, text),
+            None => write_json(self.out, &value),
+        }
+    }
+
     /// `"key": value` when there is a value.
     pub(crate) fn opt<T: Serialize + ?Sized>(&mut self, key: &str, value: Option<&T>) {
         if let Some(value) = value {
@@ -54,7 +73,7 @@ impl<'o> Obj<'o> {
     /// `"key": "text"` unless the text is absent or empty.
     pub(crate) fn text(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            self.field(key, value);
+            self.str(key, value);
         }
     }
 
@@ -63,6 +82,22 @@ impl<'o> Obj<'o> {
         if !values.is_empty() {
             self.field(key, values);
         }
+    }
+
+    /// `"key": ["text", …]` unless the list is empty (what [`list`](Obj::list) writes for strings).
+    pub(crate) fn strs<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
+        if values.is_empty() {
+            return;
+        }
+        self.key(key);
+        self.out.push(b'[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_str(self.out, value.as_ref());
+        }
+        self.out.push(b']');
     }
 
     /// `"key": { … }` filled by `fill`; left out entirely when `fill` writes nothing.
@@ -111,5 +146,18 @@ pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
         debug_assert!(false, "serializing into a Vec failed");
         out.truncate(before);
         out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes `text` as a JSON string: copied between quotes when nothing in it needs escaping (what
+/// `serde_json` writes then too), through `serde_json` otherwise.
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+    if first_special(text.as_bytes()).is_some() {
+        write_json(out, text);
+    } else {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
     }
 }

@@ -1,14 +1,19 @@
 //! RecordType 64, `AirInvestigationData`: a status change of an automated investigation (AIR).
 //!
 //! `Data` is the triggering alert as a JSON-encoded string (some records repeat keys inside it, e.g. `QueryTime`;
-//! the last value wins). `Actions` are objects, or JSON strings of objects. Both are decoded into
-//! [`serde_json::Value`]s, and their entities are flattened into [`AirEntities`] for pivoting: mail messages,
-//! clusters, IPs, URLs, mailboxes and file hashes, whichever `Type` spelling they use.
+//! the last value wins). `Actions` are objects, or JSON strings of objects. Both are decoded into a compact tree
+//! ([`doc`]: strings are spans of the decoded text) that serializes exactly as a [`serde_json::Value`] would, and
+//! their entities are flattened into [`AirEntities`] for pivoting: mail messages, clusters, IPs, URLs, mailboxes
+//! and file hashes, whichever `Type` spelling they use.
 //!
 //! Decoding `Data` and `Actions` is most of the cost of an AIR record (a JSON document inside a JSON string,
 //! into a tree of maps), and only some formats use them (`json` passes the raw record through). The record
-//! decode therefore keeps their raw JSON; [`AirInvestigation::data`], [`AirInvestigation::actions`] and
-//! [`AirInvestigation::entities`] decode them once, on first use.
+//! decode therefore keeps their raw JSON; the encoders' accessors and [`AirInvestigation::entities`] decode them
+//! once, on first use. [`AirInvestigation::data`] and [`AirInvestigation::actions`] give them as
+//! [`serde_json::Value`]s (decoded separately, on their own first use; no encoder needs them).
+
+pub(crate) mod doc;
+pub(crate) mod scan;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -17,6 +22,7 @@ use serde::de::MapAccess;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use self::doc::{Json, Node, Texts};
 use super::decode::{self, Model, Scalar};
 use super::hash;
 use super::time::{self, Timestamp};
@@ -49,14 +55,24 @@ pub struct AirInvestigation {
     data_raw: Option<Box<RawValue>>,
     /// `Data`, `Actions` and their entities, once decoded.
     decoded: OnceLock<AirDecoded>,
+    /// `Data` and `Actions` as [`Value`]s, once asked for.
+    values: OnceLock<AirValues>,
 }
 
 /// The decoded `Data`, `Actions` and their entities.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 struct AirDecoded {
+    texts: Texts,
+    actions: Vec<Node>,
+    data: Option<Node>,
+    entities: AirEntities,
+}
+
+/// `Data` and `Actions` as [`Value`]s.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct AirValues {
     actions: Vec<Value>,
     data: Option<Value>,
-    entities: AirEntities,
 }
 
 impl PartialEq for AirInvestigation {
@@ -70,7 +86,7 @@ impl PartialEq for AirInvestigation {
             && self.running_time == other.running_time
             && self.status == other.status
             && self.deep_link_url == other.deep_link_url
-            && self.decoded() == other.decoded()
+            && self.values() == other.values()
     }
 }
 
@@ -138,6 +154,18 @@ fn decode_actions(value: Value) -> Vec<Value> {
         Value::Array(items) => items.into_iter().map(decode_embedded).collect(),
         Value::Null => Vec::new(),
         one => vec![one],
+    }
+}
+
+/// The tree of a raw `Data` or `Actions` value: a JSON string holding a document is that document (as
+/// `decode_embedded` of the value `AirInvestigation::values` reads); `Null` when it does not decode.
+fn top(texts: &mut Texts, raw: &RawValue) -> Node {
+    match unescape_simple(raw.get()) {
+        Some(text) => texts.embedded_text(text),
+        None => match texts.parse(raw.get().to_owned()) {
+            Ok(node) => texts.embedded(node),
+            Err(_) => Node::Null,
+        },
     }
 }
 
@@ -219,34 +247,27 @@ impl EntityType {
 
 impl AirEntities {
     /// Collects the entities of `Data.Entities` and of every action's `Entities`.
-    pub fn collect(data: Option<&Value>, actions: &[Value]) -> AirEntities {
+    pub(crate) fn collect<'a>(
+        data: Option<Json<'a>>,
+        actions: impl Iterator<Item = Json<'a>>,
+    ) -> AirEntities {
         let mut out = AirEntities::default();
         let lists = data
             .into_iter()
             .chain(actions)
-            .filter_map(|v| v.get("Entities"))
-            .filter_map(Value::as_array);
-        for entity in lists.flatten() {
+            .filter_map(|v| v.get("Entities"));
+        for entity in lists.flat_map(Json::items) {
             out.entity(entity);
         }
         out
     }
 
-    fn entity(&mut self, entity: &Value) {
-        let Some(obj) = entity.as_object() else {
+    fn entity(&mut self, entity: Json<'_>) {
+        if !entity.is_object() {
             return;
-        };
-        let field = |name: &str| {
-            obj.get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let each = |name: &str| {
-            obj.get(name)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        };
+        }
+        let field = |name: &str| text(entity.get(name));
+        let each = |name: &str| entity.get(name).into_iter().flat_map(Json::items);
         match field("Type").map_or(EntityType::Other, EntityType::parse) {
             EntityType::MailMessage => {
                 if let Some(r) = field("Recipient") {
@@ -264,7 +285,7 @@ impl AirEntities {
                 push_opt(&mut self.network_message_ids, field("NetworkMessageId"));
                 push_opt(&mut self.internet_message_ids, field("InternetMessageId"));
                 push_opt(&mut self.subjects, field("Subject"));
-                for url in each("Urls").filter_map(Value::as_str) {
+                for url in each("Urls").filter_map(Json::as_str) {
                     push(&mut self.urls, url);
                 }
                 for file in each("Files") {
@@ -272,7 +293,7 @@ impl AirEntities {
                 }
             }
             EntityType::MailCluster => {
-                for id in each("NetworkMessageIds").filter_map(Value::as_str) {
+                for id in each("NetworkMessageIds").filter_map(Json::as_str) {
                     push(&mut self.network_message_ids, id);
                 }
             }
@@ -288,34 +309,20 @@ impl AirEntities {
         }
     }
 
-    fn file(&mut self, file: &Value) {
-        push_opt(
-            &mut self.files,
-            file.get("Name")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty()),
-        );
-        for hash in file
-            .get("FileHashes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    fn file(&mut self, file: Json<'_>) {
+        push_opt(&mut self.files, text(file.get("Name")));
+        for hash in file.get("FileHashes").into_iter().flat_map(Json::items) {
             self.file_hash(hash);
         }
     }
 
-    fn file_hash(&mut self, hash: &Value) {
-        let Some(value) = hash
-            .get("Value")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        else {
+    fn file_hash(&mut self, hash: Json<'_>) {
+        let Some(value) = text(hash.get("Value")) else {
             return;
         };
         let sha256 = hash
             .get("Algorithm")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .is_none_or(|a| a.eq_ignore_ascii_case("SHA256"));
         let normalized = match sha256.then(|| hash::to_hex(value)).flatten() {
             Some(hex) => hex,
@@ -323,6 +330,11 @@ impl AirEntities {
         };
         push(&mut self.hashes, &normalized);
     }
+}
+
+/// A non-empty string value.
+fn text(value: Option<Json<'_>>) -> Option<&str> {
+    value.and_then(Json::as_str).filter(|s| !s.is_empty())
 }
 
 /// Appends `value` unless an equal one (ignoring ASCII case) is already there.
@@ -343,12 +355,12 @@ fn push_opt(list: &mut Vec<String>, value: Option<&str>) {
 impl AirInvestigation {
     /// `Data`, decoded from its JSON string (kept as a string when it is not JSON); `None` when absent or null.
     pub fn data(&self) -> Option<&Value> {
-        self.decoded().data.as_ref()
+        self.values().data.as_ref()
     }
 
     /// `Actions[]`, each decoded to an object when it was a JSON string.
     pub fn actions(&self) -> &[Value] {
-        &self.decoded().actions
+        &self.values().actions
     }
 
     /// Entities of `Data` and `Actions`, flattened.
@@ -356,9 +368,56 @@ impl AirInvestigation {
         &self.decoded().entities
     }
 
-    /// Decodes `Data` and `Actions` from their raw JSON, once.
+    /// `Data` as a compact tree (what [`data`](Self::data) holds, serialized the same way).
+    pub(crate) fn data_json(&self) -> Option<Json<'_>> {
+        let decoded = self.decoded();
+        decoded.data.as_ref().map(|node| Json {
+            texts: &decoded.texts,
+            node,
+        })
+    }
+
+    /// `Actions[]` as compact trees (what [`actions`](Self::actions) holds).
+    pub(crate) fn actions_json(&self) -> impl ExactSizeIterator<Item = Json<'_>> {
+        let decoded = self.decoded();
+        decoded.actions.iter().map(|node| Json {
+            texts: &decoded.texts,
+            node,
+        })
+    }
+
+    /// Decodes `Data` and `Actions` from their raw JSON into compact trees, once.
     fn decoded(&self) -> &AirDecoded {
         self.decoded.get_or_init(|| {
+            let mut texts = Texts::default();
+            let actions = match self.actions_raw.as_deref().map(|raw| top(&mut texts, raw)) {
+                Some(Node::Array(items)) => items.into_iter().map(|n| texts.embedded(n)).collect(),
+                None | Some(Node::Null) => Vec::new(),
+                Some(one) => vec![one],
+            };
+            let data = match self.data_raw.as_deref().map(|raw| top(&mut texts, raw)) {
+                None | Some(Node::Null) => None,
+                some => some,
+            };
+            let entities = {
+                let json = |node| Json {
+                    texts: &texts,
+                    node,
+                };
+                AirEntities::collect(data.as_ref().map(json), actions.iter().map(json))
+            };
+            AirDecoded {
+                texts,
+                actions,
+                data,
+                entities,
+            }
+        })
+    }
+
+    /// Decodes `Data` and `Actions` from their raw JSON into [`Value`]s, once.
+    fn values(&self) -> &AirValues {
+        self.values.get_or_init(|| {
             let value = |raw: &Option<Box<RawValue>>| {
                 raw.as_deref()
                     .and_then(|raw| match unescape_simple(raw.get()) {
@@ -367,26 +426,22 @@ impl AirInvestigation {
                     })
                     .unwrap_or(Value::Null)
             };
-            let actions = decode_actions(value(&self.actions_raw));
-            let data = Some(decode_embedded(value(&self.data_raw))).filter(|v| !v.is_null());
-            let entities = AirEntities::collect(data.as_ref(), &actions);
-            AirDecoded {
-                actions,
-                data,
-                entities,
+            AirValues {
+                actions: decode_actions(value(&self.actions_raw)),
+                data: Some(decode_embedded(value(&self.data_raw))).filter(|v| !v.is_null()),
             }
         })
     }
 
     /// A string field of the decoded `Data` alert (`AlertDisplayName`, `Severity`, `DetectionTechnology`, …).
     pub fn alert_field(&self, name: &str) -> Option<&str> {
-        self.data()?.get(name)?.as_str().filter(|s| !s.is_empty())
+        text(self.data_json()?.get(name))
     }
 
     /// The alert's own link (`Data.ExtendedLinks[0].Href`).
     pub fn alert_link(&self) -> Option<&str> {
-        let links = self.data()?.get("ExtendedLinks")?.as_array()?;
-        links.iter().find_map(|l| l.get("Href")?.as_str())
+        let links = self.data_json()?.get("ExtendedLinks")?;
+        links.items().find_map(|l| l.get("Href")?.as_str())
     }
 
     /// `RunningTime` in seconds, when it is a number.
@@ -396,13 +451,8 @@ impl AirInvestigation {
 
     /// Each action as `ActionType:ActionStatus` (or its id), for one-line formats.
     pub fn action_summaries(&self) -> impl Iterator<Item = Cow<'_, str>> {
-        self.actions().iter().filter_map(|action| {
-            let get = |k: &str| {
-                action
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-            };
+        self.actions_json().filter_map(|action| {
+            let get = |k: &str| text(action.get(k));
             match (get("ActionType"), get("ActionStatus")) {
                 (Some(t), Some(s)) => Some(Cow::Owned(format!("{t}:{s}"))),
                 (Some(t), None) => Some(Cow::Borrowed(t)),
@@ -444,66 +494,4 @@ impl AirInvestigation {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entity_types_match_in_every_spelling() {
-        for t in ["mail-message", "mailMessage", "MailMessage"] {
-            assert_eq!(EntityType::parse(t), EntityType::MailMessage, "{t}");
-        }
-        for t in ["MailCluster", "mailCluster"] {
-            assert_eq!(EntityType::parse(t), EntityType::MailCluster, "{t}");
-        }
-        assert_eq!(
-            EntityType::parse("an-unusually-long-entity-type-name"),
-            EntityType::Other
-        );
-    }
-
-    #[test]
-    fn data_with_repeated_keys_decodes_and_keeps_the_last() {
-        let data = decode_embedded(Value::String(
-            r#"{"QueryTime":"2024-10-31T13:31:54Z","QueryTime":"10/31/2024"}"#.into(),
-        ));
-        assert_eq!(
-            data.get("QueryTime").and_then(Value::as_str),
-            Some("10/31/2024")
-        );
-    }
-
-    #[test]
-    fn actions_as_strings_and_as_objects_decode_alike() {
-        let from_strings =
-            decode_actions(serde_json::json!([r#"{"ActionType":"EmailRemediation"}"#]));
-        let from_objects = decode_actions(serde_json::json!([{"ActionType":"EmailRemediation"}]));
-        assert_eq!(from_strings, from_objects);
-    }
-
-    #[test]
-    fn a_data_string_that_is_not_json_is_kept_as_text() {
-        assert_eq!(
-            decode_embedded(Value::String("not json".into())),
-            Value::String("not json".into())
-        );
-    }
-
-    #[test]
-    fn the_fast_unescape_agrees_with_serde_json_or_leaves_it_to_serde_json() {
-        for raw in [
-            r#""""#,
-            r#""plain""#,
-            r#""{\"a\":\"b\\c\/d\",\"n\":\"x\ny\tz\r\b\f\"}""#,
-            r#""caf\u00e9""#,
-            "\"déjà vu\"",
-        ] {
-            let serde: String = serde_json::from_str(raw).unwrap();
-            match unescape_simple(raw) {
-                Some(fast) => assert_eq!(fast, serde, "{raw}"),
-                None => assert!(raw.contains("\\u"), "only \\u goes to serde_json: {raw}"),
-            }
-        }
-        assert_eq!(unescape_simple("12"), None);
-        assert_eq!(unescape_simple("{}"), None);
-    }
-}
+mod tests;

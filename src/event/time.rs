@@ -119,8 +119,54 @@ fn parse_other(text: &str) -> Option<DateTime<Utc>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub DateTime<Utc>);
 
+impl Rfc3339 {
+    /// The text, written into `buf` without the formatting machinery; `None` for a year outside 0–9999
+    /// (which [`Display`](fmt::Display) writes, differently padded).
+    pub(crate) fn format<'b>(&self, buf: &'b mut [u8; 32]) -> Option<&'b str> {
+        let t = self.0;
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut len = 0;
+        let mut put = |n: u32, digits: u32, sep: Option<u8>| {
+            for i in (0..digits).rev() {
+                if let Some(slot) = buf.get_mut(len) {
+                    // A digit: the remainder is below 10.
+                    *slot = b'0' + (n / 10u32.pow(i) % 10) as u8;
+                }
+                len += 1;
+            }
+            if let (Some(sep), Some(slot)) = (sep, buf.get_mut(len)) {
+                *slot = sep;
+                len += 1;
+            }
+        };
+        // Leap seconds show as nanoseconds above 10^9; they are written as the 59th second's fraction.
+        let fraction = match t.nanosecond() % 1_000_000_000 {
+            0 => None,
+            n if n % 1_000_000 == 0 => Some((n / 1_000_000, 3)),
+            n if n % 1_000 == 0 => Some((n / 1_000, 6)),
+            n => Some((n, 9)),
+        };
+        put(year, 4, Some(b'-'));
+        put(t.month(), 2, Some(b'-'));
+        put(t.day(), 2, Some(b'T'));
+        put(t.hour(), 2, Some(b':'));
+        put(t.minute(), 2, Some(b':'));
+        match fraction {
+            None => put(t.second(), 2, Some(b'Z')),
+            Some((n, digits)) => {
+                put(t.second(), 2, Some(b'.'));
+                put(n, digits, Some(b'Z'));
+            }
+        }
+        std::str::from_utf8(buf.get(..len)?).ok()
+    }
+}
+
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.format(&mut [0; 32]) {
+            return f.write_str(text);
+        }
         let t = self.0;
         write!(
             f,
@@ -146,7 +192,10 @@ impl fmt::Display for Rfc3339 {
 
 impl serde::Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.format(&mut [0; 32]) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -159,6 +208,45 @@ mod tests {
             Some(at) => Rfc3339(at).to_string(),
             None => format!("unparsed: {text}"),
         }
+    }
+
+    #[test]
+    fn the_fast_text_is_what_the_formatter_writes() {
+        for (secs, nanos) in [
+            (0, 0),
+            (1_657_271_419, 0),
+            (1_657_271_419, 103_000_000),
+            (1_657_271_419, 103_002_000),
+            (1_657_271_419, 103_002_200),
+            (1_657_271_419, 1),
+            (253_402_300_799, 999_999_999),
+            (-62_135_596_800, 0),
+        ] {
+            let Some(at) = Utc.timestamp_opt(secs, nanos).single() else {
+                panic!("{secs}.{nanos}");
+            };
+            let t = at;
+            let slow = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            let fast = Rfc3339(at).to_string();
+            assert!(fast.starts_with(&slow), "{fast} vs {slow}");
+            assert_eq!(
+                serde_json::to_string(&Rfc3339(at)).ok(),
+                Some(format!("\"{fast}\""))
+            );
+        }
+        let leap = Utc.timestamp_opt(1_483_228_799, 1_500_000_000).single();
+        assert_eq!(
+            leap.map(|t| Rfc3339(t).to_string()).as_deref(),
+            Some("2016-12-31T23:59:59.500Z")
+        );
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Tests of the compact tree.
+
+use super::*;
+
+/// The tree's output for `text`, or `None` when it is not JSON; must match serde_json's.
+fn via_tree(text: &str) -> Option<String> {
+    let mut texts = Texts::default();
+    let node = texts.parse(text.to_owned()).ok()?;
+    let mut out = Vec::new();
+    texts.write(&node, &mut out);
+    String::from_utf8(out).ok()
+}
+
+fn via_value(text: &str) -> Option<String> {
+    let value = serde_json::from_str::<Value>(text).ok()?;
+    serde_json::to_string(&value).ok()
+}
+
+#[test]
+fn the_tree_writes_what_serde_json_writes_for_the_same_text() {
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(140), "]".repeat(140));
+    let nested = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+    for text in [
+        r#"{"b":1,"a":2,"b":3,"QueryTime":"x","QueryTime":"y"}"#,
+        r#"{"k":"caf\u00e9 \ud83d\ude00","\u0041":"esc key","n":"line\nbreak\t\"q\" \/ \\"}"#,
+        r#"{"big":18446744073709551615,"bigger":18446744073709551616,"neg":-9223372036854775808}"#,
+        r#"{"neg2":-9223372036854775809,"f":1.5,"e":1e5,"z":-0,"fz":-0.0,"d":0.1,"x":1.0E+2}"#,
+        r#"{"small":5e-324,"huge":1e308,"over":1e400}"#,
+        r#"[[1,[2,[3,[]]]],{},[],{"a":{"b":{"c":[{"d":null,"e":true,"f":false}]}}}]"#,
+        r#"{"$serde_json::private::RawValue":"[1,2,{\"z\":1,\"a\":2}]"}"#,
+        r#"{"$serde_json::private::RawValue":5}"#,
+        r#"{"a":1,"$serde_json::private::RawValue":"x"}"#,
+        r#"{"a":"\u0000ctl\u001f","b":"\u007f","c":"lone \ud800"}"#,
+        "{\"a\":\"raw\u{1}control\"}",
+        " {\"a\" : [ 1 , 2 ] }\n",
+        r#"{"a":1} x"#,
+        r#"{"a":1,}"#,
+        "not json",
+        "123",
+        r#""text""#,
+        "{\"é\":\"中\",\"e\":1,\"z\":2}",
+        &deep,
+        &nested,
+    ] {
+        assert_eq!(via_tree(text), via_value(text), "{text}");
+    }
+}
+
+#[test]
+fn lookups_see_the_last_of_repeated_keys() {
+    let mut texts = Texts::default();
+    let node = texts
+        .parse(r#"{"Q":"first","A":[{"H":"x"}],"Q":"last"}"#.to_owned())
+        .unwrap_or(Node::Null);
+    let json = Json {
+        texts: &texts,
+        node: &node,
+    };
+    assert_eq!(json.get("Q").and_then(Json::as_str), Some("last"));
+    let hrefs: Vec<_> = json
+        .get("A")
+        .into_iter()
+        .flat_map(Json::items)
+        .filter_map(|l| l.get("H")?.as_str())
+        .collect();
+    assert_eq!(hrefs, ["x"]);
+    assert!(json.get("missing").is_none());
+}
+
+#[test]
+fn a_string_holding_a_document_is_that_document_and_anything_else_stays_text() {
+    let mut texts = Texts::default();
+    let doc = texts.embedded_text(r#"{"b":1,"a":2}"#.to_owned());
+    let scalar = texts.embedded_text("42".to_owned());
+    let broken = texts.embedded_text("{not json".to_owned());
+    let mut out = Vec::new();
+    for node in [&doc, &scalar, &broken] {
+        texts.write(node, &mut out);
+        out.push(b' ');
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        r#"{"a":2,"b":1} "42" "{not json" "#
+    );
+}
+
+#[test]
+fn the_scanner_takes_the_common_shape_and_leaves_the_rest_to_serde_json() {
+    let common = r#"{"Entities":[{"$id":"1","Type":"ip","Address":"192.0.2.7"}],"Score":1.0,"N":-12,"Q":"a\"b\\c","T":true,"X":null}"#;
+    let mut extra = String::new();
+    let node = crate::event::air::scan::parse(common, 0, &mut extra);
+    assert!(node.is_some(), "{common}");
+    let mut texts = Texts::default();
+    let mut out = Vec::new();
+    if let Ok(node) = texts.parse(common.to_owned()) {
+        texts.write(&node, &mut out);
+    }
+    assert_eq!(String::from_utf8(out).ok(), via_value(common));
+    for rare in [
+        r#"{"a":"caf\u00e9"}"#,
+        r#"{"a":-0}"#,
+        r#"{"$serde_json::private::RawValue":"1"}"#,
+        r#"{"a":1,}"#,
+    ] {
+        assert!(
+            crate::event::air::scan::parse(rare, 0, &mut String::new()).is_none(),
+            "{rare}"
+        );
+    }
+}

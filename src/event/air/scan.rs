@@ -1,0 +1,288 @@
+//! A fast decoder for the common shape of an AIR document: the [`Node`] tree that the `serde_json` route of
+//! [`Texts::parse`](super::doc::Texts::parse) builds, in one byte-level pass without its per-value overhead.
+//!
+//! It only accepts what it is sure of and gives up (`None`) on anything else — `\u` escapes, numbers it does
+//! not hand to `serde_json` itself, deep nesting, the `raw_value` key, or anything not JSON — and the caller then
+//! takes the `serde_json` route, so accepting or refusing a document is always `serde_json`'s decision.
+
+use serde_json::{Number, Value};
+
+use super::doc::{sort_entries, Node, Text, RAW_VALUE_TOKEN};
+
+/// Nesting this decoder goes to; deeper documents go to `serde_json` (whose limit is 128).
+const DEPTH_MAX: usize = 100;
+
+/// Bytes that end the plain part of a string: the quote, a backslash, control characters.
+static STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Decodes `text` (source number `src`; unescaped strings go to `extra`) when it has the common shape.
+pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> {
+    let mut scan = Scan {
+        b: text.as_bytes(),
+        at: 0,
+        src,
+        extra,
+        depth: 0,
+        order: Vec::new(),
+    };
+    scan.ws();
+    let node = scan.value()?;
+    scan.ws();
+    (scan.at == scan.b.len()).then_some(node)
+}
+
+struct Scan<'t, 'e> {
+    b: &'t [u8],
+    at: usize,
+    src: usize,
+    extra: &'e mut String,
+    depth: usize,
+    /// Scratch space for sorting object keys.
+    order: Vec<(u64, usize)>,
+}
+
+impl Scan<'_, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self) -> Option<Node> {
+        match self.peek()? {
+            b'{' => self.object(),
+            b'[' => self.array(),
+            b'"' => self.string().map(Node::Str),
+            b't' => self.literal(b"true", Node::Bool(true)),
+            b'f' => self.literal(b"false", Node::Bool(false)),
+            b'n' => self.literal(b"null", Node::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: Node) -> Option<Node> {
+        let end = self.at + word.len();
+        (self.b.get(self.at..end)? == word).then(|| {
+            self.at = end;
+            node
+        })
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        self.at += 1;
+        self.ws();
+        (self.depth <= DEPTH_MAX).then_some(())
+    }
+
+    fn array(&mut self) -> Option<Node> {
+        self.enter()?;
+        let mut items = Vec::new();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                items.push(self.value()?);
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.at += 1;
+                        self.ws();
+                    }
+                    b']' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(Node::Array(items))
+    }
+
+    fn object(&mut self) -> Option<Node> {
+        self.enter()?;
+        let mut entries: Vec<(Text, Node)> = Vec::new();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                if entries.is_empty() && self.bytes(&key) == RAW_VALUE_TOKEN.as_bytes() {
+                    return None;
+                }
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.at += 1;
+                self.ws();
+                let value = self.value()?;
+                entries.push((key, value));
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.at += 1;
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        let (b, extra) = (self.b, &*self.extra);
+        sort_entries(&mut entries, &mut self.order, |t| text_bytes(b, extra, t));
+        self.depth -= 1;
+        Some(Node::Object(entries))
+    }
+
+    fn bytes(&self, text: &Text) -> &[u8] {
+        text_bytes(self.b, self.extra, text)
+    }
+
+    /// A string at the opening quote: a span of the source when it has no escapes, else unescaped into `extra`.
+    fn string(&mut self) -> Option<Text> {
+        let start = self.at + 1;
+        let end = start + first_special(self.b.get(start..)?)?;
+        if self.b.get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return Some(Text::Plain {
+                src: self.src,
+                start,
+                end,
+            });
+        }
+        self.escaped(start)
+    }
+
+    /// A string with short escapes (`\u` and control characters are left to `serde_json`).
+    fn escaped(&mut self, start: usize) -> Option<Text> {
+        let mut out = Vec::new();
+        let mut at = start;
+        loop {
+            let len = first_special(self.b.get(at..)?)?;
+            out.extend_from_slice(self.b.get(at..at + len)?);
+            at += len;
+            match self.b.get(at)? {
+                b'"' => break,
+                b'\\' => {
+                    out.push(match self.b.get(at + 1)? {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        _ => return None,
+                    });
+                    at += 2;
+                }
+                _ => return None,
+            }
+        }
+        self.at = at + 1;
+        let text = std::str::from_utf8(&out).ok()?;
+        let begin = self.extra.len();
+        self.extra.push_str(text);
+        Some(Text::Extra {
+            start: begin,
+            end: self.extra.len(),
+        })
+    }
+
+    /// A number: short integers directly, anything else through `serde_json`'s own number parsing.
+    fn number(&mut self) -> Option<Node> {
+        let start = self.at;
+        let len = self
+            .b
+            .get(start..)?
+            .iter()
+            .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .unwrap_or(self.b.len() - start);
+        let lexeme = self.b.get(start..start + len)?;
+        self.at = start + len;
+        let (negative, digits) = match lexeme.split_first()? {
+            (b'-', rest) => (true, rest),
+            _ => (false, lexeme),
+        };
+        let short_int = !digits.is_empty()
+            && digits.len() <= 18
+            && digits.iter().all(u8::is_ascii_digit)
+            && (digits.len() == 1 || digits.first() != Some(&b'0'));
+        if short_int {
+            let n = digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+            return match (negative, n) {
+                (false, n) => Some(Node::Number(Number::from(n.unsigned_abs()))),
+                // `-0` is left to serde_json.
+                (true, 0) => None,
+                (true, n) => Some(Node::Number(Number::from(-n))),
+            };
+        }
+        match serde_json::from_slice::<Value>(lexeme).ok()? {
+            Value::Number(n) => Some(Node::Number(n)),
+            _ => None,
+        }
+    }
+}
+
+/// The index of the first byte a JSON string cannot hold as is (a [`STOP`] byte: `"`, `\`, control characters),
+/// eight bytes at a time (the test `serde_json` uses to find the end of a string) and then byte by byte in the
+/// eight that hold it.
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        let found = (v.wrapping_sub(ONES * 0x20) & !v)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash);
+        if found & HIGH != 0 {
+            break;
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&c| STOP[usize::from(c)])
+        .map(|i| at + i)
+}
+
+fn text_bytes<'a>(source: &'a [u8], extra: &'a str, text: &Text) -> &'a [u8] {
+    let found = match *text {
+        Text::Plain { start, end, .. } => source.get(start..end),
+        Text::Extra { start, end } => extra.as_bytes().get(start..end),
+    };
+    found.unwrap_or_default()
+}

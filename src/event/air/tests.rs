@@ -1,0 +1,62 @@
+//! Tests of the AIR model.
+
+use super::*;
+
+#[test]
+fn entity_types_match_in_every_spelling() {
+    for t in ["mail-message", "mailMessage", "MailMessage"] {
+        assert_eq!(EntityType::parse(t), EntityType::MailMessage, "{t}");
+    }
+    for t in ["MailCluster", "mailCluster"] {
+        assert_eq!(EntityType::parse(t), EntityType::MailCluster, "{t}");
+    }
+    assert_eq!(
+        EntityType::parse("an-unusually-long-entity-type-name"),
+        EntityType::Other
+    );
+}
+
+#[test]
+fn data_with_repeated_keys_decodes_and_keeps_the_last() {
+    let data = decode_embedded(Value::String(
+        r#"{"QueryTime":"2024-10-31T13:31:54Z","QueryTime":"10/31/2024"}"#.into(),
+    ));
+    assert_eq!(
+        data.get("QueryTime").and_then(Value::as_str),
+        Some("10/31/2024")
+    );
+}
+
+#[test]
+fn actions_as_strings_and_as_objects_decode_alike() {
+    let from_strings = decode_actions(serde_json::json!([r#"{"ActionType":"EmailRemediation"}"#]));
+    let from_objects = decode_actions(serde_json::json!([{"ActionType":"EmailRemediation"}]));
+    assert_eq!(from_strings, from_objects);
+}
+
+#[test]
+fn a_data_string_that_is_not_json_is_kept_as_text() {
+    assert_eq!(
+        decode_embedded(Value::String("not json".into())),
+        Value::String("not json".into())
+    );
+}
+
+#[test]
+fn the_fast_unescape_agrees_with_serde_json_or_leaves_it_to_serde_json() {
+    for raw in [
+        r#""""#,
+        r#""plain""#,
+        r#""{\"a\":\"b\\c\/d\",\"n\":\"x\ny\tz\r\b\f\"}""#,
+        r#""caf\u00e9""#,
+        "\"déjà vu\"",
+    ] {
+        let serde: String = serde_json::from_str(raw).unwrap();
+        match unescape_simple(raw) {
+            Some(fast) => assert_eq!(fast, serde, "{raw}"),
+            None => assert!(raw.contains("\\u"), "only \\u goes to serde_json: {raw}"),
+        }
+    }
+    assert_eq!(unescape_simple("12"), None);
+    assert_eq!(unescape_simple("{}"), None);
+}
