@@ -255,23 +255,27 @@ async fn run_with(
         }
     }
 
-    // Drain: sinks finish what is queued (bounded after a shutdown), then the committer commits it.
-    let drain = async { while sink_tasks.join_next().await.is_some() {} };
-    if options.shutdown.is_cancelled() {
-        if tokio::time::timeout(config.collector.shutdown_timeout, drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(timeout_s = config.collector.shutdown_timeout.as_secs(), "sinks did not drain in time; unacknowledged blobs will be fetched again on the next start");
-            abort_sinks.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while sink_tasks.join_next().await.is_some() {}
-            })
-            .await;
-            sink_tasks.abort_all();
+    // Drain: sinks finish what is queued (bounded once a shutdown comes, also one that comes while draining,
+    // e.g. SIGTERM to a `--once` run whose sink is down), then the committer commits it.
+    let drained_in_time = {
+        let mut drain = std::pin::pin!(async { while sink_tasks.join_next().await.is_some() {} });
+        tokio::select! {
+            () = &mut drain => true,
+            () = options.shutdown.cancelled() => {
+                tokio::time::timeout(config.collector.shutdown_timeout, &mut drain)
+                    .await
+                    .is_ok()
+            }
         }
-    } else {
-        drain.await;
+    };
+    if !drained_in_time {
+        tracing::warn!(timeout_s = config.collector.shutdown_timeout.as_secs(), "sinks did not drain in time; unacknowledged blobs will be fetched again on the next start");
+        abort_sinks.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while sink_tasks.join_next().await.is_some() {}
+        })
+        .await;
+        sink_tasks.abort_all();
     }
     report.blobs_committed = committer_task.await.unwrap_or_default();
     // Cluster mode: the last commit is through; release the leases and leave.

@@ -352,6 +352,55 @@ async fn a_storm_of_429s_is_waited_out_as_told() {
     emulator.shutdown().await;
 }
 
+/// `run --once` whose only sink never accepts (its file is a directory) waits for it — until SIGTERM, which
+/// ends it within `shutdown_timeout`, committing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_a_once_run_whose_sink_is_down_in_time() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(3 * 3600);
+        config.records_per_blob = 20;
+    })
+    .await;
+    let work = Workdir::new();
+    std::fs::create_dir_all(work.path("events.jsonl"))
+        .expect("a directory where the file should be");
+    let config = work.config(&emulator.base_url(), SECRET, "shutdown_timeout = \"2s\"");
+    let mut child = spawn_run(&work, &config, true, "once-down.log");
+    assert!(
+        wait_for(Duration::from_secs(30), || emulator.stats().blobs_served
+            > 0)
+        .await,
+        "the run fetched something"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "a --once run with its sink down keeps waiting for it"
+    );
+    let signalled = Instant::now();
+    signal(&child, "TERM");
+    let exited = wait_for(Duration::from_secs(15), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    })
+    .await;
+    let took = signalled.elapsed();
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(
+        exited,
+        "still running {took:?} after SIGTERM (shutdown_timeout 2 s)\n{}",
+        tail(&log(&work, "once-down.log"))
+    );
+    let (blobs, _) = committed(&work.path("state/state.db")).await;
+    assert!(
+        blobs.is_empty(),
+        "nothing was delivered, so nothing is committed: {blobs:?}"
+    );
+    emulator.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_run_exits_0_in_time_and_the_next_run_repeats_nothing_committed() {
     let _serial = SERIAL.lock().await;

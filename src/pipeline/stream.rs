@@ -89,7 +89,11 @@ impl StreamTask {
             }
             if self.once {
                 let _draining = alive.waiting();
-                progress.wait_idle().await;
+                // A sink that never recovers must not hold a shutdown: what is not committed is fetched again.
+                tokio::select! {
+                    () = progress.wait_idle() => {}
+                    () = self.shutdown.cancelled() => {}
+                }
                 return cycle;
             }
             let _between_polls = alive.waiting();
