@@ -119,18 +119,7 @@ fn unescape_simple(raw: &str) -> Option<String> {
     let mut rest = body.as_bytes();
     while let Some(at) = memchr::memchr(b'\\', rest) {
         out.extend_from_slice(&rest[..at]);
-        let unescaped = match rest.get(at + 1)? {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            _ => return None,
-        };
-        out.push(unescaped);
+        out.push(scan::short_escape(*rest.get(at + 1)?)?);
         rest = &rest[at + 2..];
     }
     out.extend_from_slice(rest);

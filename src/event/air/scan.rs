@@ -188,17 +188,7 @@ impl Scan<'_, '_> {
             match self.b.get(at)? {
                 b'"' => break,
                 b'\\' => {
-                    out.push(match self.b.get(at + 1)? {
-                        b'"' => b'"',
-                        b'\\' => b'\\',
-                        b'/' => b'/',
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        _ => return None,
-                    });
+                    out.push(short_escape(*self.b.get(at + 1)?)?);
                     at += 2;
                 }
                 _ => return None,
@@ -249,6 +239,21 @@ impl Scan<'_, '_> {
             _ => None,
         }
     }
+}
+
+/// The byte a short JSON escape (`\\` followed by `escape`) stands for; `None` for `\\u` and invalid escapes.
+pub(super) fn short_escape(escape: u8) -> Option<u8> {
+    Some(match escape {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
 }
 
 /// The index of the first byte a JSON string cannot hold as is (a [`STOP`] byte: `"`, `\`, control characters),
