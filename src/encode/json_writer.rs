@@ -86,18 +86,7 @@ impl<'o> Obj<'o> {
 
     /// `"key": ["text", …]` unless the list is empty (what [`list`](Obj::list) writes for strings).
     pub(crate) fn strs<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
-        if values.is_empty() {
-            return;
-        }
-        self.key(key);
-        self.out.push(b'[');
-        for (i, value) in values.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            write_str(self.out, value.as_ref());
-        }
-        self.out.push(b']');
+        self.array(key, values, |out, value| write_str(out, value.as_ref()));
     }
 
     /// `"key": { … }` filled by `fill`; left out entirely when `fill` writes nothing.
@@ -121,6 +110,15 @@ impl<'o> Obj<'o> {
         items: &[T],
         mut fill: impl FnMut(&mut Obj<'_>, &T),
     ) {
+        self.array(key, items, |out, item| {
+            let mut inner = Obj::open(out);
+            fill(&mut inner, item);
+            inner.close();
+        });
+    }
+
+    /// `"key": [ … ]` with each item written by `write`; left out when there are no items.
+    fn array<T>(&mut self, key: &str, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
         if items.is_empty() {
             return;
         }
@@ -130,9 +128,7 @@ impl<'o> Obj<'o> {
             if i > 0 {
                 self.out.push(b',');
             }
-            let mut inner = Obj::open(self.out);
-            fill(&mut inner, item);
-            inner.close();
+            write(self.out, item);
         }
         self.out.push(b']');
     }
