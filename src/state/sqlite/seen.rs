@@ -144,7 +144,7 @@ impl SeenIds {
             let tenant: String = row.get(1);
             let packed: String = row.get(2);
             let set = tenants.entry(tenant).or_default();
-            for record_id in packed.split('\n').filter(|id| !id.is_empty()) {
+            for record_id in unpack(&packed) {
                 set.insert(record_id);
             }
             debug_assert!(id > self.last_row, "rows are read in key order");
@@ -212,6 +212,11 @@ fn pack(record_ids: &[String]) -> (String, usize) {
     (packed, count)
 }
 
+/// The Ids of a set row (what [`pack`] wrote).
+fn unpack(packed: &str) -> impl Iterator<Item = &str> {
+    packed.split('\n').filter(|id| !id.is_empty())
+}
+
 /// Every Id in the set rows (and the version-1 rows) of the file, for tests and tools.
 pub async fn all_record_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     let mut ids: Vec<String> = sqlx::query("SELECT record_id FROM seen_records")
@@ -225,7 +230,7 @@ pub async fn all_record_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Erro
         .await?
     {
         let packed: String = row.get(0);
-        ids.extend(packed.split('\n').map(str::to_owned));
+        ids.extend(unpack(&packed).map(str::to_owned));
     }
     Ok(ids)
 }
@@ -263,6 +268,7 @@ mod tests {
             "d".to_owned(),
         ];
         assert_eq!(pack(&ids), ("a\nd".to_owned(), 2));
+        assert_eq!(unpack("a\nd").collect::<Vec<_>>(), ["a", "d"]);
         assert_eq!(pack(&[]), (String::new(), 0));
     }
 }
