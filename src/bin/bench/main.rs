@@ -72,6 +72,10 @@ struct Args {
     lag_span_fast: Duration,
 }
 
+/// The daemon's allocator (src/main.rs), so that the floor measures the same code on the same allocator.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
