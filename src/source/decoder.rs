@@ -43,7 +43,14 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
     if quick_record_type(element).is_some_and(|record_type| !wanted.contains(&record_type)) {
         return Decoded::Skipped;
     }
-    let header: Header<'_> = match serde_json::from_slice(element) {
+    // A wanted record must be valid UTF-8 as a whole (below); checked first, in one SIMD pass, the header
+    // is parsed from `str`, where serde_json does not check each key and string again.
+    let text = simdutf8::basic::from_utf8(element).ok();
+    let parsed = match text {
+        Some(text) => serde_json::from_str::<Header<'_>>(text),
+        None => serde_json::from_slice::<Header<'_>>(element),
+    };
+    let header = match parsed {
         Ok(header) => header,
         Err(error) => {
             return Decoded::Invalid(format!(
@@ -62,7 +69,7 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
     };
     // serde_json does not check the UTF-8 of strings it skips; the `json` format sends the record's
     // bytes as they are, so a wanted record must be valid UTF-8 as a whole (found by fuzzing).
-    if simdutf8::basic::from_utf8(element).is_err() {
+    if text.is_none() {
         // The fast check does not say where; std does (only for records that fail).
         let at = std::str::from_utf8(element)
             .err()

@@ -2,12 +2,14 @@
 //!
 //! - `planner`: ≤24 h windows from the checkpoint, re-listing a recent span, never older than 7 days;
 //! - `reader`: fetches a blob and streams it record by record (`splitter` finds the elements, `decoder`
-//!   reads their common fields and skips unwanted record types without copying them).
+//!   reads their common fields and skips unwanted record types without copying them; `structural` finds
+//!   strings and brackets 64 bytes at a time for the splitter).
 
 mod decoder;
 mod planner;
 mod reader;
 mod splitter;
+mod structural;
 
 pub use decoder::{decode_element, Decoded};
 pub use planner::{oldest_start, plan_windows, split_span, Window, MAX_WINDOW};

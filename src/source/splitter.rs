@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use super::structural::{self, Carry, BLOCK};
+
 /// Why a blob is not a well-formed JSON array.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
@@ -52,6 +54,8 @@ pub struct ArraySplitter {
     state: State,
     max_element: usize,
     max_depth: u32,
+    /// Reads 64-byte blocks inside elements ([`structural`]); off only to test against the byte loop.
+    blocks: bool,
 }
 
 // === impl ArraySplitter ===
@@ -68,6 +72,7 @@ impl ArraySplitter {
             state: State::Start,
             max_element,
             max_depth,
+            blocks: true,
         }
     }
 
@@ -188,7 +193,46 @@ impl ArraySplitter {
         };
         let bytes = &self.buf;
         let mut pos = self.pos;
+        // Bytes before this position are read one by one (a block with a backslash outside strings).
+        let mut bytewise_until = pos;
         while pos < bytes.len() {
+            // Inside an object or array, whole blocks at a time: the element ends at the bracket that
+            // brings the depth back to 0.
+            if self.blocks && depth > 0 && pos >= bytewise_until {
+                if let Some(block) = bytes
+                    .get(pos..)
+                    .and_then(|rest| rest.first_chunk::<BLOCK>())
+                {
+                    let structure = structural::scan(block, Carry { in_string, escaped });
+                    if structure.stray_backslash {
+                        bytewise_until = pos + BLOCK;
+                        continue;
+                    }
+                    let mut brackets = structure.open | structure.close;
+                    while brackets != 0 {
+                        let bit = brackets.trailing_zeros() as usize;
+                        brackets &= brackets - 1;
+                        if structure.open & (1 << bit) != 0 {
+                            depth += 1;
+                            if depth > self.max_depth {
+                                return Err(SplitError::TooDeep {
+                                    limit: self.max_depth,
+                                    offset: self.consumed + (pos + bit) as u64,
+                                });
+                            }
+                        } else {
+                            depth -= 1;
+                            if depth == 0 {
+                                return self.complete(start, pos + bit + 1).map(Some);
+                            }
+                        }
+                    }
+                    in_string = structure.carry.in_string;
+                    escaped = structure.carry.escaped;
+                    pos += BLOCK;
+                    continue;
+                }
+            }
             if in_string {
                 if escaped {
                     escaped = false;
@@ -296,7 +340,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn split_in_chunks(body: &[u8], chunk: usize) -> Result<Vec<String>, SplitError> {
-        let mut splitter = ArraySplitter::new(1 << 20, 64);
+        split_with(ArraySplitter::new(1 << 20, 64), body, chunk)
+    }
+
+    fn split_with(
+        mut splitter: ArraySplitter,
+        body: &[u8],
+        chunk: usize,
+    ) -> Result<Vec<String>, SplitError> {
         let mut out = Vec::new();
         for piece in body.chunks(chunk.max(1)) {
             splitter.push(piece);
@@ -390,7 +441,47 @@ mod tests {
         );
     }
 
+    /// The same splitter reading every byte one by one (the reference for the block scan).
+    fn bytewise(max_element: usize, max_depth: u32) -> ArraySplitter {
+        let mut splitter = ArraySplitter::new(max_element, max_depth);
+        splitter.blocks = false;
+        splitter
+    }
+
+    #[test]
+    fn long_elements_split_the_same_by_blocks_and_byte_by_byte() {
+        let record = r#"{"Id":"1","Data":"{\"a\":\"}]\\\"\"}","List":[{"x":"[[["},{"y":"\\"}],"Pad":"0123456789012345678901234567890123456789"}"#;
+        let body = format!("[{}]", [record; 7].join(" , "));
+        for chunk in [1, 7, 63, 64, 65, 200, body.len()] {
+            let by_blocks = split_in_chunks(body.as_bytes(), chunk).unwrap();
+            assert_eq!(by_blocks, vec![record; 7], "chunk {chunk}");
+            let by_bytes = split_with(bytewise(1 << 20, 64), body.as_bytes(), chunk).unwrap();
+            assert_eq!(by_blocks, by_bytes, "chunk {chunk}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn blocks_and_the_byte_loop_agree_on_any_input(
+            elements in proptest::collection::vec(
+                proptest::collection::vec(prop::sample::select(b"\"\\{}[]a ,:1".to_vec()), 0..300),
+                0..5,
+            ),
+            chunk in 1usize..200,
+            max_depth in 1u32..6,
+            max_element in 16usize..400,
+        ) {
+            // Mostly objects (where blocks are used), with anything inside, valid JSON or not.
+            let elements: Vec<String> = elements
+                .iter()
+                .map(|inner| format!("{{{}}}", String::from_utf8_lossy(inner)))
+                .collect();
+            let body = format!("[{}]", elements.join(","));
+            let by_blocks = split_with(ArraySplitter::new(max_element, max_depth), body.as_bytes(), chunk);
+            let by_bytes = split_with(bytewise(max_element, max_depth), body.as_bytes(), chunk);
+            prop_assert_eq!(by_blocks, by_bytes);
+        }
+
         #[test]
         fn any_array_of_json_objects_splits_into_its_elements(
             values in proptest::collection::vec(proptest::collection::btree_map("[a-z\"\\\\\\]\\[{}, ]{0,8}", "[ -~]{0,12}", 0..4), 0..6),
