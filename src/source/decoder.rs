@@ -14,6 +14,8 @@ use serde::Deserialize;
 
 use crate::event::Record;
 
+use super::header::{self, Fields};
+
 /// The common fields read from every element.
 #[derive(Deserialize)]
 struct Header<'a> {
@@ -25,6 +27,17 @@ struct Header<'a> {
     operation: Option<Cow<'a, str>>,
     #[serde(rename = "CreationTime", borrow, default)]
     creation_time: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<Fields<'a>> for Header<'a> {
+    fn from(fields: Fields<'a>) -> Header<'a> {
+        Header {
+            id: fields.id.map(Cow::Borrowed),
+            record_type: fields.record_type,
+            operation: fields.operation.map(Cow::Borrowed),
+            creation_time: fields.creation_time.map(Cow::Borrowed),
+        }
+    }
 }
 
 /// What one element turned out to be.
@@ -46,8 +59,12 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
     // A wanted record must be valid UTF-8 as a whole (below); checked first, in one SIMD pass, the header
     // is parsed from `str`, where serde_json does not check each key and string again.
     let text = simdutf8::basic::from_utf8(element).ok();
+    // Usually one validating pass reads the header; serde_json decides whatever that pass declines.
     let parsed = match text {
-        Some(text) => serde_json::from_str::<Header<'_>>(text),
+        Some(text) => match header::read(text) {
+            Some(fields) => Ok(Header::from(fields)),
+            None => serde_json::from_str::<Header<'_>>(text),
+        },
         None => serde_json::from_slice::<Header<'_>>(element),
     };
     let header = match parsed {

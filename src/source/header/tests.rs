@@ -1,0 +1,209 @@
+use std::borrow::Cow;
+
+use proptest::prelude::*;
+use serde::Deserialize;
+
+use super::*;
+
+/// What serde_json reads (the decoder's own header type, restated for the comparison).
+#[derive(Deserialize, Debug)]
+struct SerdeHeader<'a> {
+    #[serde(rename = "Id", borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "RecordType", default)]
+    record_type: Option<serde_json::Value>,
+    #[serde(rename = "Operation", borrow, default)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(rename = "CreationTime", borrow, default)]
+    creation_time: Option<Cow<'a, str>>,
+}
+
+/// The fast reader either declines or agrees with serde_json.
+fn agrees(text: &str) -> Result<(), TestCaseError> {
+    let Some(fast) = read(text) else {
+        return Ok(());
+    };
+    let slow: SerdeHeader<'_> = match serde_json::from_str(text) {
+        Ok(header) => header,
+        Err(error) => {
+            return Err(TestCaseError::fail(format!(
+                "fast read accepted what serde_json refuses ({error}): {text}"
+            )))
+        }
+    };
+    prop_assert_eq!(fast.id, slow.id.as_deref(), "{}", text);
+    prop_assert_eq!(fast.operation, slow.operation.as_deref(), "{}", text);
+    prop_assert_eq!(
+        fast.creation_time,
+        slow.creation_time.as_deref(),
+        "{}",
+        text
+    );
+    prop_assert_eq!(
+        fast.record_type,
+        slow.record_type.as_ref().and_then(|value| match value {
+            serde_json::Value::String(text) => text.trim().parse().ok(),
+            _ => value.as_i64(),
+        }),
+        "{}",
+        text
+    );
+    Ok(())
+}
+
+#[test]
+fn every_fixture_record_is_read_fast_and_the_same() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let mut read_fast = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        agrees(&text).unwrap();
+        eprintln!(
+            "fast? {} {:?}",
+            read(&text).is_some(),
+            &text[..40.min(text.len())]
+        );
+        if let Some(fields) = read(&text) {
+            assert!(
+                fields.id.is_some() && fields.record_type.is_some(),
+                "{text}"
+            );
+            read_fast += 1;
+        }
+    }
+    assert!(
+        read_fast >= 16,
+        "only {read_fast} fixtures took the fast path"
+    );
+}
+
+#[test]
+fn reads_the_four_fields_and_skips_everything_else() {
+    let text = r#" {"A":[1,-2.5e+3,true,null,{"b":"}\"\\"}],"Id":"x-1","RecordType":28,"Operation":"TIMailData","CreationTime":"2025-11-24T10:03:19","Z":{}} "#;
+    assert_eq!(
+        read(text),
+        Some(Fields {
+            id: Some("x-1"),
+            record_type: Some(28),
+            operation: Some("TIMailData"),
+            creation_time: Some("2025-11-24T10:03:19"),
+        })
+    );
+}
+
+#[test]
+fn declines_whatever_serde_json_must_decide() {
+    for text in [
+        r#"{"Id":"a","Id":"b"}"#,                 // duplicate header field
+        r#"{"Id":"a\"b"}"#,                       // escape in a header value
+        r#"{"Id":null}"#,                         // not a string
+        r#"{"RecordType":"28","RecordType":28}"#, // a duplicate
+        r#"{"RecordType":28.0}"#,                 // not a plain integer
+        r#"{"RecordType":99999999999999999999}"#,
+        r#"{"S":"caf\u00e9"}"#, // a \u escape
+        r#"{"S":"a	b"}"#,       // a raw tab in a string
+        r#"{"S":"\x"}"#,        // an invalid escape
+        r#"{"N":01}"#,          // a leading zero
+        r#"{"N":1.}"#,
+        r#"{"N":-}"#,
+        r#"{"L":tru}"#,
+        r#"{"A":[1,]}"#,
+        r#"{"O":{"a" 1}}"#,
+        r#"{"a":1]"#,
+        r#"{"a":[1}}"#,
+        r#"{"a":1}x"#, // text after the object
+        r#"{"a":1"#,   // truncated
+        r#"[1]"#,      // not an object
+    ] {
+        assert_eq!(read(text), None, "{text}");
+    }
+    let deep = format!(
+        "{{\"d\":{}{}}}",
+        "[".repeat(MAX_DEPTH + 1),
+        "]".repeat(MAX_DEPTH + 1)
+    );
+    assert_eq!(read(&deep), None);
+    let nested = format!(
+        "{{\"d\":{}{}}}",
+        "[".repeat(MAX_DEPTH - 1),
+        "]".repeat(MAX_DEPTH - 1)
+    );
+    assert!(read(&nested).is_some());
+}
+
+#[test]
+fn long_strings_are_scanned_block_by_block() {
+    let long = "x".repeat(100);
+    for cut in [0, 1, 15, 16, 17, 31, 99] {
+        let mut value = long.clone();
+        value.insert_str(cut, "\\\"");
+        let text = format!(r#"{{"S":"{value}","Id":"{long}"}}"#);
+        assert_eq!(
+            read(&text).and_then(|fields| fields.id),
+            Some(long.as_str()),
+            "{cut}"
+        );
+        let control = format!("{{\"S\":\"{}\u{1}{}\"}}", &long[..cut], &long[cut..]);
+        assert_eq!(read(&control), None, "{cut}");
+    }
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |value| value.is_finite())
+            .prop_map(serde_json::Value::from),
+        "[ -~\\n\\t\"\\\\é]{0,40}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[A-Za-z\"]{0,12}", inner, 0..6)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_record_is_read_the_way_serde_json_reads_it(
+        mut record in prop::collection::btree_map("[A-Za-z]{0,12}", json_value(), 0..8),
+        id in prop::option::of("[a-f0-9-]{0,36}"),
+        record_type in prop::option::of(any::<i64>()),
+        operation in prop::option::of("[A-Za-z]{0,20}"),
+        pretty: bool,
+    ) {
+        if let Some(id) = id { record.insert("Id".into(), id.into()); }
+        if let Some(record_type) = record_type { record.insert("RecordType".into(), record_type.into()); }
+        if let Some(operation) = operation { record.insert("Operation".into(), operation.into()); }
+        let value = serde_json::Value::Object(record.into_iter().collect());
+        let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
+        agrees(&text)?;
+    }
+
+    #[test]
+    fn broken_records_are_declined_or_read_the_way_serde_json_reads_them(
+        record in prop::collection::btree_map("[A-Za-z]{0,6}", json_value(), 1..6),
+        cut in any::<prop::sample::Index>(),
+        splice in prop::sample::select(vec!["", "\"", "\\", ",", "}", "]", "{", "[", ":", "1", " ", "\u{1}", "\\u0041", "-", "e"]),
+    ) {
+        let text = serde_json::to_string(&record).unwrap();
+        let mut broken = text.clone();
+        let mut at = cut.index(text.len() + 1);
+        while !broken.is_char_boundary(at) { at -= 1; }
+        broken.insert_str(at, splice);
+        agrees(&broken)?;
+        let mut replaced = text.clone();
+        if at < replaced.len() {
+            let next = (at + 1..=replaced.len()).find(|&end| replaced.is_char_boundary(end)).unwrap_or(replaced.len());
+            replaced.replace_range(at..next, splice);
+            agrees(&replaced)?;
+        }
+        let mut truncated = text;
+        truncated.truncate(at);
+        agrees(&truncated)?;
+    }
+}
