@@ -14,6 +14,8 @@
 
 use wide::u8x16;
 
+use super::structural::{self, BLOCK};
+
 /// The four common fields, as they appear in the record (no escapes in them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Fields<'a> {
@@ -255,24 +257,18 @@ impl<'a> Reader<'a> {
         }
         self.pos += 1;
         let start = self.pos;
-        let mut escapes = Escapes::None;
-        loop {
-            self.pos = special_from(self.bytes, self.pos);
-            match self.peek()? {
-                b'"' => {
-                    self.pos += 1;
-                    return Some((start, self.pos - 1, escapes));
-                }
-                b'\\' => {
-                    match self.bytes.get(self.pos + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                        _ => return None,
-                    }
-                    escapes = Escapes::Some;
-                    self.pos += 2;
-                }
-                _ => return None, // a control character
+        self.pos = special_from(self.bytes, self.pos);
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                Some((start, self.pos - 1, Escapes::None))
             }
+            b'\\' => {
+                let end = escaped_string_end(self.bytes, self.pos)?;
+                self.pos = end + 1;
+                Some((start, end, Escapes::Some))
+            }
+            _ => None, // a control character
         }
     }
 }
@@ -284,6 +280,100 @@ fn set<T>(field: &mut Option<T>, value: T) -> Option<()> {
     }
     *field = Some(value);
     Some(())
+}
+
+/// The position of the closing quote of a string whose escapes start at `pos`; `None` for a control
+/// character, an invalid or `\u` escape, or no closing quote.
+///
+/// Strings with escapes are often long runs of them (AIR's `Data` is JSON inside a JSON string): 64 bytes
+/// at a time, the escaped bytes are found with the splitter's backslash arithmetic ([`structural::escaped`])
+/// instead of stopping at each escape.
+fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    let mut first_escaped = false;
+    while let Some(block) = bytes
+        .get(pos..)
+        .and_then(|rest| rest.first_chunk::<BLOCK>())
+    {
+        let masks = StringMasks::of(block);
+        let (escaped, next_escaped) = structural::escaped(masks.backslash, first_escaped);
+        let quotes = masks.quote & !escaped;
+        // The bytes of the block that are still inside the string.
+        let inside = if quotes == 0 {
+            u64::MAX
+        } else {
+            (quotes & quotes.wrapping_neg()) - 1
+        };
+        if masks.control & inside != 0 {
+            return None;
+        }
+        let mut codes = escaped & inside;
+        while codes != 0 {
+            let at = codes.trailing_zeros() as usize;
+            codes &= codes - 1;
+            if !is_short_escape(block[at]) {
+                return None;
+            }
+        }
+        if quotes != 0 {
+            return Some(pos + quotes.trailing_zeros() as usize);
+        }
+        first_escaped = next_escaped;
+        pos += BLOCK;
+    }
+    // The last bytes (under a block), one at a time.
+    loop {
+        let byte = *bytes.get(pos)?;
+        if first_escaped {
+            if !is_short_escape(byte) {
+                return None;
+            }
+            first_escaped = false;
+        } else {
+            match byte {
+                b'"' => return Some(pos),
+                b'\\' => first_escaped = true,
+                0..=0x1F => return None,
+                _ => {}
+            }
+        }
+        pos += 1;
+    }
+}
+
+/// An escape JSON allows, except `\u` (left to serde_json).
+fn is_short_escape(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
+}
+
+/// Quotes, backslashes and control characters of a block.
+struct StringMasks {
+    quote: u64,
+    backslash: u64,
+    control: u64,
+}
+
+impl StringMasks {
+    fn of(block: &[u8; BLOCK]) -> StringMasks {
+        let quote = u8x16::splat(b'"');
+        let backslash = u8x16::splat(b'\\');
+        let last_control = u8x16::splat(0x1F);
+        let mut masks = StringMasks {
+            quote: 0,
+            backslash: 0,
+            control: 0,
+        };
+        for (lane, bytes) in block.chunks_exact(16).enumerate() {
+            let mut array = [0u8; 16];
+            array.copy_from_slice(bytes);
+            let vector = u8x16::from(array);
+            let shift = lane * 16;
+            masks.quote |= u64::from(vector.simd_eq(quote).to_bitmask()) << shift;
+            masks.backslash |= u64::from(vector.simd_eq(backslash).to_bitmask()) << shift;
+            masks.control |=
+                u64::from(vector.min(last_control).simd_eq(vector).to_bitmask()) << shift;
+        }
+        masks
+    }
 }
 
 /// The position of the first `"`, `\` or control character at or after `pos` (`bytes.len()` if none).

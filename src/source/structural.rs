@@ -102,7 +102,7 @@ impl Masks {
 ///
 /// simdjson's `json_escape_scanner::next`: subtracting the run starts from the odd bits turns even runs
 /// and odd runs of backslashes into opposite patterns, which the XOR with the odd bits tells apart.
-fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
+pub(super) fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
     let carried = u64::from(first_escaped);
     if backslash == 0 {
         return (carried, false);

@@ -148,6 +148,21 @@ fn long_strings_are_scanned_block_by_block() {
     }
 }
 
+#[test]
+fn escape_dense_strings_are_read_like_serde_json_reads_them() {
+    let inner = serde_json::json!({"a": "b\"c\\d", "e": ["f/g", "h\ti"], "long": "x".repeat(70)});
+    let data = serde_json::to_string(&inner).unwrap();
+    for nesting in 0..3 {
+        let mut value = serde_json::Value::String(data.clone());
+        for _ in 0..nesting {
+            value = serde_json::Value::String(value.to_string());
+        }
+        let text = serde_json::json!({"Data": value, "Id": "i", "RecordType": 64}).to_string();
+        assert!(read(&text).is_some(), "{text}");
+        agrees(&text).unwrap();
+    }
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
@@ -182,6 +197,22 @@ proptest! {
         let value = serde_json::Value::Object(record.into_iter().collect());
         let text = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) }.unwrap();
         agrees(&text)?;
+    }
+
+    #[test]
+    fn long_strings_with_escapes_are_read_the_way_serde_json_reads_them(
+        value in "[ab\"\\\\/\n\té]{0,300}",
+        cut in any::<prop::sample::Index>(),
+        splice in prop::sample::select(vec!["", "\"", "\\", "\\\\", "\u{1}", "\\u0041", "\\x"]),
+    ) {
+        let text = serde_json::json!({"S": value, "Id": "i"}).to_string();
+        prop_assert!(read(&text).is_some());
+        agrees(&text)?;
+        let mut at = cut.index(text.len() + 1);
+        while !text.is_char_boundary(at) { at -= 1; }
+        let mut broken = text.clone();
+        broken.insert_str(at, splice);
+        agrees(&broken)?;
     }
 
     #[test]
