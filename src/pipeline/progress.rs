@@ -147,7 +147,8 @@ impl StreamProgress {
 /// uncommitted and be fetched again). The same blob read again delivers its records again.
 #[derive(Default)]
 pub(crate) struct InFlightIds {
-    ids: Mutex<HashMap<String, Arc<str>>>,
+    /// Hashed with foldhash (seeded per process) rather than SipHash: one lookup per record.
+    ids: Mutex<HashMap<String, Arc<str>, foldhash::fast::RandomState>>,
 }
 
 impl InFlightIds {
