@@ -189,8 +189,9 @@ impl InFlightIds {
     }
 }
 
-/// Ids already handed out by one blob (so a re-read of the same blob does not send them twice).
-pub(crate) type SentIds = HashSet<String>;
+/// Ids already handed out by one blob (so a re-read of the same blob does not send them twice); foldhash,
+/// as [`InFlightIds`].
+pub(crate) type SentIds = HashSet<String, foldhash::fast::RandomState>;
 
 #[cfg(test)]
 mod tests {
