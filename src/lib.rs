@@ -10,7 +10,8 @@
 //! - [`api`] — the Management Activity API client: subscriptions, paged content listing, blob fetch; one
 //!   retry loop with a per-tenant request budget and AF error classification.
 //! - [`source`] — which windows to list, and streaming a blob record by record.
-//! - [`event`] / [`encode`] — records, their normalized form, and the payload formats (json, ecs, cef, leef).
+//! - [`event`] / [`encode`] — records, their normalized form, and the payload formats (json, ecs, cef, leef);
+//!   `json_bytes` holds the string scanning they share.
 //! - [`sink`] — where events go and what "acknowledged" means for each destination.
 //! - [`state`] — checkpoints, committed blobs, recent record Ids, dead letters (SQLite by default;
 //!   PostgreSQL for cluster mode, with stream leases and fenced commits).
@@ -28,6 +29,7 @@ pub mod config;
 pub mod emulator;
 pub mod encode;
 pub mod event;
+mod json_bytes;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

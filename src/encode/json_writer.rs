@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::event::air::scan::first_special;
 use crate::event::time::Rfc3339;
+use crate::json_bytes::first_special;
 
 /// An open JSON object in `out`; [`close`](Obj::close) writes the closing brace.
 pub(crate) struct Obj<'o> {

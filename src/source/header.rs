@@ -15,6 +15,7 @@
 use wide::u8x16;
 
 use super::structural::{self, BLOCK};
+use crate::json_bytes::first_special;
 
 /// The four common fields, as they appear in the record (no escapes in them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -377,28 +378,11 @@ impl StringMasks {
 }
 
 /// The position of the first `"`, `\` or control character at or after `pos` (`bytes.len()` if none).
-fn special_from(bytes: &[u8], mut pos: usize) -> usize {
-    let quote = u8x16::splat(b'"');
-    let backslash = u8x16::splat(b'\\');
-    let last_control = u8x16::splat(0x1F);
-    while let Some(chunk) = bytes.get(pos..).and_then(|rest| rest.first_chunk::<16>()) {
-        let vector = u8x16::from(*chunk);
-        let special = vector.simd_eq(quote)
-            | vector.simd_eq(backslash)
-            | vector.min(last_control).simd_eq(vector);
-        let mask = special.to_bitmask();
-        if mask != 0 {
-            return pos + mask.trailing_zeros() as usize;
-        }
-        pos += 16;
-    }
-    while let Some(&byte) = bytes.get(pos) {
-        if byte == b'"' || byte == b'\\' || byte < 0x20 {
-            return pos;
-        }
-        pos += 1;
-    }
-    pos
+fn special_from(bytes: &[u8], pos: usize) -> usize {
+    bytes
+        .get(pos..)
+        .and_then(first_special)
+        .map_or(bytes.len(), |index| pos + index)
 }
 
 #[cfg(test)]

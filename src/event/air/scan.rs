@@ -7,23 +7,12 @@
 
 use serde_json::{Number, Value};
 
+use crate::json_bytes::first_special;
+
 use super::doc::{sort_entries, Node, Text, RAW_VALUE_TOKEN};
 
 /// Nesting this decoder goes to; deeper documents go to `serde_json` (whose limit is 128).
 const DEPTH_MAX: usize = 100;
-
-/// Bytes that end the plain part of a string: the quote, a backslash, control characters.
-static STOP: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
 
 /// Decodes `text` (source number `src`; unescaped strings go to `extra`) when it has the common shape.
 pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> {
@@ -254,34 +243,6 @@ pub(super) fn short_escape(escape: u8) -> Option<u8> {
         b't' => b'\t',
         _ => return None,
     })
-}
-
-/// The index of the first byte a JSON string cannot hold as is (a [`STOP`] byte: `"`, `\`, control characters),
-/// eight bytes at a time (the test `serde_json` uses to find the end of a string) and then byte by byte in the
-/// eight that hold it.
-pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        let quote = v ^ (ONES * u64::from(b'"'));
-        let backslash = v ^ (ONES * u64::from(b'\\'));
-        let found = (v.wrapping_sub(ONES * 0x20) & !v)
-            | (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash);
-        if found & HIGH != 0 {
-            break;
-        }
-        at += 8;
-    }
-    let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(|&c| STOP[usize::from(c)])
-        .map(|i| at + i)
 }
 
 fn text_bytes<'a>(source: &'a [u8], extra: &'a str, text: &Text) -> &'a [u8] {
