@@ -1,7 +1,9 @@
-//! Byte scanning shared by the decoders and the encoders: where a JSON string's plain run ends.
+//! Byte scanning shared by the decoders and the encoders: where a JSON string's plain run ends
+//! ([`first_special`]), and which bytes of a 64-byte block are escaped ([`escaped`], for text dense in
+//! escapes such as AIR's embedded documents).
 //!
-//! 16 bytes at a time with `wide`'s safe SIMD compares (SSE2 on x86_64, NEON on aarch64, plain code
-//! elsewhere); the last bytes of a slice are compared in a padded copy, so short strings take one step.
+//! Compares use `wide`'s safe SIMD (SSE2 on x86_64, NEON on aarch64, plain code elsewhere); the last bytes
+//! of a slice are compared in a padded copy, so short strings take one step.
 
 use wide::u8x16;
 
@@ -21,6 +23,30 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     let mut padded = [b' '; 16];
     padded[..rest.len()].copy_from_slice(rest);
     special_in(padded).map(|index| at + index)
+}
+
+/// Bytes per block for [`escaped`].
+pub(crate) const BLOCK: usize = 64;
+
+/// Odd bit positions (1, 3, 5, …).
+const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+
+/// The bytes escaped by a backslash (the byte after an odd run of backslashes), and whether the first
+/// byte of the next block is; `first_escaped` says whether this block's first byte is.
+///
+/// simdjson's `json_escape_scanner::next`: subtracting the run starts from the odd bits turns even runs
+/// and odd runs of backslashes into opposite patterns, which the XOR with the odd bits tells apart.
+pub(crate) fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
+    let carried = u64::from(first_escaped);
+    if backslash == 0 {
+        return (carried, false);
+    }
+    // A backslash escaped by the previous block's last one does not escape anything itself.
+    let potential = backslash & !carried;
+    let escape_and_code = ((potential << 1) | ODD_BITS).wrapping_sub(potential) ^ ODD_BITS;
+    let escaped = escape_and_code ^ (backslash | carried);
+    let escape = escape_and_code & backslash;
+    (escaped, escape >> 63 == 1)
 }
 
 fn special_in(chunk: [u8; 16]) -> Option<usize> {

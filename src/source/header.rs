@@ -14,8 +14,7 @@
 
 use wide::u8x16;
 
-use super::structural::{self, BLOCK};
-use crate::json_bytes::first_special;
+use crate::json_bytes::{self, first_special, BLOCK};
 
 /// The four common fields, as they appear in the record (no escapes in them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -287,7 +286,7 @@ fn set<T>(field: &mut Option<T>, value: T) -> Option<()> {
 /// character, an invalid or `\u` escape, or no closing quote.
 ///
 /// Strings with escapes are often long runs of them (AIR's `Data` is JSON inside a JSON string): 64 bytes
-/// at a time, the escaped bytes are found with the splitter's backslash arithmetic ([`structural::escaped`])
+/// at a time, the escaped bytes are found with the splitter's backslash arithmetic ([`json_bytes::escaped`])
 /// instead of stopping at each escape.
 fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
     let mut first_escaped = false;
@@ -296,7 +295,7 @@ fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
         .and_then(|rest| rest.first_chunk::<BLOCK>())
     {
         let masks = StringMasks::of(block);
-        let (escaped, next_escaped) = structural::escaped(masks.backslash, first_escaped);
+        let (escaped, next_escaped) = json_bytes::escaped(masks.backslash, first_escaped);
         let quotes = masks.quote & !escaped;
         // The bytes of the block that are still inside the string.
         let inside = if quotes == 0 {

@@ -14,8 +14,10 @@
 
 use wide::u8x16;
 
+use crate::json_bytes;
+
 /// Bytes per block.
-pub(super) const BLOCK: usize = 64;
+pub(super) const BLOCK: usize = json_bytes::BLOCK;
 
 /// What one block carries into the next.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,13 +41,10 @@ pub(super) struct Structure {
     pub carry: Carry,
 }
 
-/// Odd bit positions (1, 3, 5, …).
-const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
-
 /// The structure of `block`, which starts in the state `carry`.
 pub(super) fn scan(block: &[u8; BLOCK], carry: Carry) -> Structure {
     let masks = Masks::of(block);
-    let (escaped, next_escaped) = escaped(masks.backslash, carry.escaped);
+    let (escaped, next_escaped) = json_bytes::escaped(masks.backslash, carry.escaped);
     let quotes = masks.quote & !escaped;
     // Bytes from an opening quote up to (not including) its closing quote.
     let inside = prefix_xor(quotes) ^ if carry.in_string { u64::MAX } else { 0 };
@@ -95,24 +94,6 @@ impl Masks {
         }
         masks
     }
-}
-
-/// The bytes escaped by a backslash (the byte after an odd run of backslashes), and whether the first
-/// byte of the next block is; `first_escaped` says whether this block's first byte is.
-///
-/// simdjson's `json_escape_scanner::next`: subtracting the run starts from the odd bits turns even runs
-/// and odd runs of backslashes into opposite patterns, which the XOR with the odd bits tells apart.
-pub(super) fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
-    let carried = u64::from(first_escaped);
-    if backslash == 0 {
-        return (carried, false);
-    }
-    // A backslash escaped by the previous block's last one does not escape anything itself.
-    let potential = backslash & !carried;
-    let escape_and_code = ((potential << 1) | ODD_BITS).wrapping_sub(potential) ^ ODD_BITS;
-    let escaped = escape_and_code ^ (backslash | carried);
-    let escape = escape_and_code & backslash;
-    (escaped, escape >> 63 == 1)
 }
 
 /// Bit `i` of the result is the XOR of bits `0..=i` of `bits`: set from each opening quote up to, not

@@ -60,3 +60,14 @@ fn the_fast_unescape_agrees_with_serde_json_or_leaves_it_to_serde_json() {
     assert_eq!(unescape_simple("12"), None);
     assert_eq!(unescape_simple("{}"), None);
 }
+
+proptest::proptest! {
+    #[test]
+    fn the_fast_unescape_reads_long_escaped_texts_like_serde_json(
+        text in "[ab\"\\\\/\n\t\r\u{8}\u{c}é]{0,300}",
+    ) {
+        // serde_json writes \b and \f as \u escapes: swap them for the short ones it also reads.
+        let raw = serde_json::to_string(&text).unwrap().replace("\\u0008", "\\b").replace("\\u000c", "\\f");
+        proptest::prop_assert_eq!(unescape_simple(&raw), Some(text));
+    }
+}
