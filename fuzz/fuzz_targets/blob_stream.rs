@@ -1,10 +1,12 @@
 //! The streaming blob decoder: any bytes, cut into chunks of any size (the first input byte picks it),
 //! must split without panicking, and when the whole body is a JSON array that serde_json accepts, the
-//! splitter must find exactly its elements, byte for byte parseable to the same values.
+//! splitter must find exactly its elements, byte for byte parseable to the same values. A record the decoder
+//! keeps must be JSON serde_json accepts, with the `Id` serde_json reads (the decoder's own header reader
+//! must never accept more than serde_json, nor read another Id).
 #![no_main]
 
 use atp_forwarder::event::ATP_RECORD_TYPES;
-use atp_forwarder::source::{decode_element, ArraySplitter};
+use atp_forwarder::source::{decode_element, ArraySplitter, Decoded};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,7 +23,19 @@ fuzz_target!(|data: &[u8]| {
             match splitter.next() {
                 Ok(Some(range)) => {
                     let element = splitter.element(range).to_vec();
-                    let _ = decode_element(&element, &ATP_RECORD_TYPES);
+                    if let Decoded::Wanted(record) = decode_element(&element, &ATP_RECORD_TYPES) {
+                        // Skipping validates as the decoder must (serde_json's skip, unlike its `Value`,
+                        // lets lone UTF-16 surrogates pass).
+                        serde_json::from_slice::<&serde_json::value::RawValue>(&element)
+                            .expect("a record the decoder keeps is JSON serde_json accepts");
+                        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&element) {
+                            assert_eq!(
+                                value.get("Id").and_then(serde_json::Value::as_str),
+                                Some(record.id.as_str()),
+                                "the decoder read another Id than serde_json"
+                            );
+                        }
+                    }
                     elements.push(element);
                 }
                 Ok(None) => break,
