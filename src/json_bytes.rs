@@ -1,6 +1,6 @@
 //! Byte scanning shared by the decoders and the encoders: where a JSON string's plain run ends
-//! ([`first_special`]), and which bytes of a 64-byte block are escaped ([`escaped`], for text dense in
-//! escapes such as AIR's embedded documents).
+//! ([`first_special`]), and, for 64-byte blocks, masks of compared bytes ([`lanes`], [`bits`]) and which
+//! bytes are escaped ([`escaped`], for text dense in escapes such as AIR's embedded documents).
 //!
 //! Compares use `wide`'s safe SIMD (SSE2 on x86_64, NEON on aarch64, plain code elsewhere); the last bytes
 //! of a slice are compared in a padded copy, so short strings take one step.
@@ -25,8 +25,28 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     special_in(padded).map(|index| at + index)
 }
 
-/// Bytes per block for [`escaped`].
+/// Bytes per block for [`lanes`], [`bits`] and [`escaped`].
 pub(crate) const BLOCK: usize = 64;
+
+/// A block as four 16-byte vectors, for compares.
+#[inline]
+pub(crate) fn lanes(block: &[u8; BLOCK]) -> [u8x16; 4] {
+    let mut lanes = [u8x16::splat(0); 4];
+    for (lane, bytes) in lanes.iter_mut().zip(block.chunks_exact(16)) {
+        let mut array = [0u8; 16];
+        array.copy_from_slice(bytes);
+        *lane = u8x16::from(array);
+    }
+    lanes
+}
+
+/// The 64-bit mask (bit `i` is byte `i` of the block) of four per-lane compare results.
+#[inline]
+pub(crate) fn bits(compared: [u8x16; 4]) -> u64 {
+    compared.iter().enumerate().fold(0, |mask, (lane, found)| {
+        mask | u64::from(found.to_bitmask()) << (lane * 16)
+    })
+}
 
 /// Odd bit positions (1, 3, 5, …).
 const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
@@ -36,6 +56,7 @@ const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
 ///
 /// simdjson's `json_escape_scanner::next`: subtracting the run starts from the odd bits turns even runs
 /// and odd runs of backslashes into opposite patterns, which the XOR with the odd bits tells apart.
+#[inline]
 pub(crate) fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
     let carried = u64::from(first_escaped);
     if backslash == 0 {

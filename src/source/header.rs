@@ -8,9 +8,9 @@
 //!
 //! It only ever *agrees* with serde_json: whenever anything is unusual — invalid JSON, a `\u` escape, an
 //! escape inside a header value, a header value of an unexpected type, a `RecordType` that is not a plain
-//! integer, numeric string or null, a header member
-//! given twice, deep nesting, text after the object — it answers `None` and the caller asks serde_json,
-//! whose answer (and error message) stands. A property test holds it to that.
+//! integer, numeric string or null, a header member given twice, deep nesting, text after the object — it
+//! answers `None` and the caller asks serde_json, whose answer (and error message) stands. A property test
+//! holds it to that.
 
 use wide::u8x16;
 
@@ -30,11 +30,7 @@ const MAX_DEPTH: usize = 100;
 
 /// The common fields of `text`, a JSON object; `None` when serde_json must decide (see the module docs).
 pub(super) fn read(text: &str) -> Option<Fields<'_>> {
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut reader = Reader { text, pos: 0 };
     reader.whitespace();
     if reader.peek()? != b'{' {
         return None;
@@ -42,12 +38,11 @@ pub(super) fn read(text: &str) -> Option<Fields<'_>> {
     reader.pos += 1;
     let fields = reader.top_members()?;
     reader.whitespace();
-    (reader.pos == reader.bytes.len()).then_some(fields)
+    (reader.pos == reader.text.len()).then_some(fields)
 }
 
 struct Reader<'a> {
     text: &'a str,
-    bytes: &'a [u8],
     pos: usize,
 }
 
@@ -61,8 +56,12 @@ enum Escapes {
 // === impl Reader ===
 
 impl<'a> Reader<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.bytes().get(self.pos).copied()
     }
 
     fn whitespace(&mut self) {
@@ -85,7 +84,7 @@ impl<'a> Reader<'a> {
             let (key_start, key_end, key_escapes) = self.string()?;
             self.colon()?;
             let key = if key_escapes == Escapes::None {
-                &self.bytes[key_start..key_end]
+                &self.bytes()[key_start..key_end]
             } else {
                 b"" // an escaped key is never one of the four names (`\u` was refused)
             };
@@ -129,8 +128,8 @@ impl<'a> Reader<'a> {
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
-            b'{' => self.object(depth + 1),
-            b'[' => self.array(depth + 1),
+            b'{' => self.container(depth + 1, b'}'),
+            b'[' => self.container(depth + 1, b']'),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -139,41 +138,26 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<()> {
+    /// An object or array at its opening byte, through `close`: members (key, colon, value) for an
+    /// object, values for an array.
+    fn container(&mut self, depth: usize, close: u8) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.pos += 1;
         self.whitespace();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.pos += 1;
             return Some(());
         }
         loop {
             self.whitespace();
-            self.string()?;
-            self.colon()?;
-            self.value(depth)?;
-            if !self.comma_or_end(b'}')? {
-                return Some(());
+            if close == b'}' {
+                self.string()?;
+                self.colon()?;
             }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.pos += 1;
-        self.whitespace();
-        if self.peek()? == b']' {
-            self.pos += 1;
-            return Some(());
-        }
-        loop {
-            self.whitespace();
             self.value(depth)?;
-            if !self.comma_or_end(b']')? {
+            if !self.comma_or_end(close)? {
                 return Some(());
             }
         }
@@ -181,7 +165,7 @@ impl<'a> Reader<'a> {
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.pos + word.len();
-        (self.bytes.get(self.pos..end)? == word).then(|| self.pos = end)
+        (self.bytes().get(self.pos..end)? == word).then(|| self.pos = end)
     }
 
     /// A JSON number (RFC 8259 grammar); its text.
@@ -257,14 +241,14 @@ impl<'a> Reader<'a> {
         }
         self.pos += 1;
         let start = self.pos;
-        self.pos = special_from(self.bytes, self.pos);
+        self.pos = special_from(self.bytes(), self.pos);
         match self.peek()? {
             b'"' => {
                 self.pos += 1;
                 Some((start, self.pos - 1, Escapes::None))
             }
             b'\\' => {
-                let end = escaped_string_end(self.bytes, self.pos)?;
+                let end = escaped_string_end(self.bytes(), self.pos)?;
                 self.pos = end + 1;
                 Some((start, end, Escapes::Some))
             }
@@ -354,25 +338,14 @@ struct StringMasks {
 
 impl StringMasks {
     fn of(block: &[u8; BLOCK]) -> StringMasks {
-        let quote = u8x16::splat(b'"');
-        let backslash = u8x16::splat(b'\\');
+        let lanes = json_bytes::lanes(block);
+        let find = |byte: u8| json_bytes::bits(lanes.map(|lane| lane.simd_eq(u8x16::splat(byte))));
         let last_control = u8x16::splat(0x1F);
-        let mut masks = StringMasks {
-            quote: 0,
-            backslash: 0,
-            control: 0,
-        };
-        for (lane, bytes) in block.chunks_exact(16).enumerate() {
-            let mut array = [0u8; 16];
-            array.copy_from_slice(bytes);
-            let vector = u8x16::from(array);
-            let shift = lane * 16;
-            masks.quote |= u64::from(vector.simd_eq(quote).to_bitmask()) << shift;
-            masks.backslash |= u64::from(vector.simd_eq(backslash).to_bitmask()) << shift;
-            masks.control |=
-                u64::from(vector.min(last_control).simd_eq(vector).to_bitmask()) << shift;
+        StringMasks {
+            quote: find(b'"'),
+            backslash: find(b'\\'),
+            control: json_bytes::bits(lanes.map(|lane| lane.min(last_control).simd_eq(lane))),
         }
-        masks
     }
 }
 

@@ -8,7 +8,8 @@
 
 use std::ops::Range;
 
-use super::structural::{self, Carry, BLOCK};
+use super::structural::{self, Carry};
+use crate::json_bytes::BLOCK;
 
 /// Why a blob is not a well-formed JSON array.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,10 +14,7 @@
 
 use wide::u8x16;
 
-use crate::json_bytes;
-
-/// Bytes per block.
-pub(super) const BLOCK: usize = json_bytes::BLOCK;
+use crate::json_bytes::{self, BLOCK};
 
 /// What one block carries into the next.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +39,7 @@ pub(super) struct Structure {
 }
 
 /// The structure of `block`, which starts in the state `carry`.
+#[inline]
 pub(super) fn scan(block: &[u8; BLOCK], carry: Carry) -> Structure {
     let masks = Masks::of(block);
     let (escaped, next_escaped) = json_bytes::escaped(masks.backslash, carry.escaped);
@@ -69,30 +67,18 @@ struct Masks {
 
 impl Masks {
     fn of(block: &[u8; BLOCK]) -> Masks {
-        let quote = u8x16::splat(b'"');
-        let backslash = u8x16::splat(b'\\');
+        let lanes = json_bytes::lanes(block);
+        let find = |byte: u8| json_bytes::bits(lanes.map(|lane| lane.simd_eq(u8x16::splat(byte))));
         // `{` | 0x20 == `{` and `[` | 0x20 == `{`; likewise `}` and `]`: one compare finds both kinds.
-        let case = u8x16::splat(0x20);
-        let open = u8x16::splat(b'{');
-        let close = u8x16::splat(b'}');
-        let mut masks = Masks {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        };
-        for (lane, bytes) in block.chunks_exact(16).enumerate() {
-            let mut array = [0u8; 16];
-            array.copy_from_slice(bytes);
-            let vector = u8x16::from(array);
-            let folded = vector | case;
-            let shift = lane * 16;
-            masks.quote |= u64::from(vector.simd_eq(quote).to_bitmask()) << shift;
-            masks.backslash |= u64::from(vector.simd_eq(backslash).to_bitmask()) << shift;
-            masks.open |= u64::from(folded.simd_eq(open).to_bitmask()) << shift;
-            masks.close |= u64::from(folded.simd_eq(close).to_bitmask()) << shift;
+        let folded = lanes.map(|lane| lane | u8x16::splat(0x20));
+        let find_folded =
+            |byte: u8| json_bytes::bits(folded.map(|lane| lane.simd_eq(u8x16::splat(byte))));
+        Masks {
+            quote: find(b'"'),
+            backslash: find(b'\\'),
+            open: find_folded(b'{'),
+            close: find_folded(b'}'),
         }
-        masks
     }
 }
 
