@@ -102,13 +102,16 @@ impl Keeper {
             tokio::time::interval((self.cluster.lease / 3).max(Duration::from_millis(50)));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tracing::info!(replica = %self.cluster.replica, streams = self.templates.len(), lease_s = self.cluster.lease.as_secs_f64(), "cluster mode: keeping stream leases");
+        // The shutdown wakes the loop once (to see whether the streams are over); a branch that stayed
+        // ready would spin on the thread the ending streams need.
+        let mut shutdown_seen = false;
         loop {
             tokio::select! {
                 _ = ticks.tick() => self.tick().await,
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.ended(joined).await;
                 }
-                () = self.shutdown.cancelled(), if streams_over.is_some() => {}
+                () = self.shutdown.cancelled(), if !shutdown_seen => shutdown_seen = true,
                 () = stop.cancelled() => break,
             }
             if streams_over.is_some() && self.streams_over() {
