@@ -3,6 +3,8 @@
 //! It implements leases and fenced commits too (see [`lease`](self::lease)), with the same contract as the
 //! PostgreSQL store, though one SQLite file serves one replica.
 
+mod commit;
+mod dedicated;
 mod lease;
 mod seen;
 
@@ -18,6 +20,8 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use dedicated::Dedicated;
 
 use super::{
     parse_time_text, time_text, Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease,
@@ -78,10 +82,14 @@ CREATE TABLE dead_letters (
 
 /// The SQLite implementation of [`StateStore`].
 pub struct SqliteStore {
+    /// For everything but the two hot paths below.
     pool: SqlitePool,
     location: String,
-    /// Committed record Ids in memory, kept in step with the table (see [`seen`]).
-    seen: tokio::sync::Mutex<seen::SeenIds>,
+    /// Committed record Ids in memory, kept in step with the table (see [`seen`]), and the connection that
+    /// reads the table for them (see [`dedicated`]).
+    seen: tokio::sync::Mutex<(seen::SeenIds, Dedicated)>,
+    /// The committer's connection (see [`dedicated`] and [`commit`]).
+    writer: tokio::sync::Mutex<Dedicated>,
 }
 
 // === impl SqliteStore ===
@@ -112,7 +120,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StateError::Database {
                 location: location.clone(),
@@ -122,7 +130,11 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             location,
-            seen: tokio::sync::Mutex::default(),
+            seen: tokio::sync::Mutex::new((
+                seen::SeenIds::default(),
+                Dedicated::new(options.clone()),
+            )),
+            writer: tokio::sync::Mutex::new(Dedicated::new(options)),
         };
         store.migrate().await?;
         Ok(store)
@@ -154,58 +166,30 @@ impl SqliteStore {
             })
     }
 
-    /// Commits a batch in one transaction; with a lease, only while it is still held (checked first,
-    /// inside the transaction).
+    /// Commits a batch in one transaction; with a lease, only while it is still held (see [`commit`]).
     async fn write(&self, batch: &CommitBatch, lease: Option<&Lease>) -> Result<(), StateError> {
-        let now = time_text(Utc::now());
-        let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
-        if let Some(lease) = lease {
-            debug_assert!(
-                batch.blobs.iter().all(|blob| blob.stream == lease.stream)
-                    && batch
-                        .checkpoints
-                        .iter()
-                        .all(|(stream, _)| *stream == lease.stream),
-                "a fenced batch holds only its lease's stream"
-            );
-            if !lease::check_fence(&mut tx, lease)
-                .await
-                .map_err(self.db("check the lease"))?
-            {
-                return Err(lease::fenced(lease));
-            }
-        }
-        for commit in &batch.blobs {
-            sqlx::query(
-                "INSERT INTO committed_blobs \
-                 (stream, content_id, content_created, expires_at, committed_at, records, owner, epoch) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (stream, content_id) DO UPDATE SET content_created = excluded.content_created, \
-                 expires_at = excluded.expires_at, committed_at = excluded.committed_at, \
-                 records = excluded.records, commits = commits + 1, \
-                 other_owner_commits = other_owner_commits + (owner IS NOT excluded.owner)",
-            )
-            .bind(commit.stream.to_string())
-            .bind(&commit.content_id)
-            .bind(time_text(commit.content_created))
-            .bind(time_text(commit.content_expiration))
-            .bind(&now)
-            .bind(commit.record_ids.len() as i64)
-            .bind(lease.map(|lease| lease.owner.as_str()))
-            .bind(lease.map(|lease| lease.epoch))
-            .execute(&mut *tx)
+        let mut writer = self.writer.lock().await;
+        let connection = writer
+            .get()
             .await
-            .map_err(self.db("commit blob"))?;
-            seen::insert_set(&mut tx, &commit.stream.tenant, &commit.record_ids, &now)
+            .map_err(self.db("open the commit connection"))?;
+        let now = Utc::now();
+        let result = match lease {
+            None => commit::unfenced(connection, batch, now).await.map(Ok),
+            Some(lease) => commit::fenced(connection, batch, lease, now)
                 .await
-                .map_err(self.db("commit record ids"))?;
-        }
-        for (stream, checkpoint) in &batch.checkpoints {
-            upsert_checkpoint(&mut tx, stream, *checkpoint, &now)
-                .await
-                .map_err(self.db("move checkpoint"))?;
-        }
-        tx.commit().await.map_err(self.db("commit transaction"))
+                .map(|held| {
+                    if held {
+                        Ok(())
+                    } else {
+                        Err(lease::fenced(lease))
+                    }
+                }),
+        };
+        result.unwrap_or_else(|error| {
+            writer.discard();
+            Err(self.db("commit")(error))
+        })
     }
 
     fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
@@ -259,10 +243,16 @@ impl StateStore for SqliteStore {
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError> {
-        let mut seen = self.seen.lock().await;
-        seen.sync(&self.pool)
-            .await
-            .map_err(self.db("read seen records"))?;
+        let mut guard = self.seen.lock().await;
+        let (seen, reader) = &mut *guard;
+        let synced = match reader.get().await {
+            Ok(connection) => seen.sync(connection).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = synced {
+            reader.discard();
+            return Err(self.db("read seen records")(error));
+        }
         Ok(seen.seen(tenant, record_ids))
     }
 
@@ -377,7 +367,7 @@ impl StateStore for SqliteStore {
             .await
             .map_err(self.db("prune record ids"))?;
         if records > 0 {
-            self.seen.lock().await.invalidate();
+            self.seen.lock().await.0.invalidate();
         }
         Ok(blobs.rows_affected() + records)
     }
@@ -410,7 +400,7 @@ impl StateStore for SqliteStore {
         }
         tx.commit().await.map_err(self.db("commit reset"))?;
         if stream.is_none() {
-            self.seen.lock().await.invalidate();
+            self.seen.lock().await.0.invalidate();
         }
         Ok(())
     }
@@ -497,24 +487,4 @@ fn dead_letter_from_row(row: sqlx::sqlite::SqliteRow) -> DeadLetter {
         reason: row.get(8),
         payload: row.get(9),
     }
-}
-
-async fn upsert_checkpoint(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    stream: &StreamKey,
-    checkpoint: DateTime<Utc>,
-    now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO streams (stream, tenant, content_type, checkpoint, updated_at) VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (stream) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
-    )
-    .bind(stream.to_string())
-    .bind(&stream.tenant)
-    .bind(&stream.content_type)
-    .bind(time_text(checkpoint))
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Row, SqlitePool};
 
 use crate::state::lease::millis;
 use crate::state::{parse_time_text, time_text, Acquired, Lease, LeaseInfo, StateError, StreamKey};
@@ -54,7 +55,7 @@ pub(super) fn fenced(lease: &Lease) -> StateError {
 /// Inside a commit transaction: true when the lease is still held with its epoch. The write takes SQLite's
 /// write lock first, so no takeover can interleave with the commit.
 pub(super) async fn check_fence(
-    tx: &mut Transaction<'_, Sqlite>,
+    connection: &mut SqliteConnection,
     lease: &Lease,
 ) -> Result<bool, sqlx::Error> {
     let touched = sqlx::query(
@@ -63,7 +64,7 @@ pub(super) async fn check_fence(
     .bind(lease.stream.to_string())
     .bind(&lease.owner)
     .bind(lease.epoch)
-    .execute(&mut **tx)
+    .execute(connection)
     .await?;
     Ok(touched.rows_affected() == 1)
 }

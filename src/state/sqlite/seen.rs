@@ -19,7 +19,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Row, SqlitePool};
 
 /// Schema version 3: record Ids as one row per committed blob.
 pub(super) const MIGRATION_3: &str = r#"
@@ -119,11 +120,14 @@ impl SeenIds {
     }
 
     /// Brings the set up to date with the table: everything when not built yet, else rows after the last.
-    pub(super) async fn sync(&mut self, pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    pub(super) async fn sync(
+        &mut self,
+        connection: &mut SqliteConnection,
+    ) -> Result<(), sqlx::Error> {
         if self.tenants.is_none() {
             let mut tenants: HashMap<String, TenantIds> = HashMap::new();
             let legacy = sqlx::query("SELECT tenant, record_id FROM seen_records")
-                .fetch_all(pool)
+                .fetch_all(&mut *connection)
                 .await?;
             for row in legacy {
                 let tenant: String = row.get(0);
@@ -137,7 +141,7 @@ impl SeenIds {
             "SELECT id, tenant, record_ids FROM seen_record_sets WHERE id > ? ORDER BY id",
         )
         .bind(self.last_row)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?;
         let Some(tenants) = self.tenants.as_mut() else {
             return Ok(());
@@ -157,29 +161,10 @@ impl SeenIds {
     }
 }
 
-/// Appends one set row for a committed blob's Ids (none for a blob without records).
-pub(super) async fn insert_set(
-    tx: &mut Transaction<'_, Sqlite>,
-    tenant: &str,
-    record_ids: &[String],
-    committed_at: &str,
-) -> Result<(), sqlx::Error> {
-    let (packed, count) = pack(record_ids);
-    if count == 0 {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO seen_record_sets (tenant, committed_at, record_count, record_ids) \
-         VALUES (?, ?, ?, ?)",
-    )
-    .bind(tenant)
-    .bind(committed_at)
-    .bind(count as i64)
-    .bind(packed)
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
-}
+/// Appends one set row for a committed blob's Ids (none for a blob without records): tenant, committed at,
+/// count and the Ids as [`pack`] joins them.
+pub(super) const INSERT_SET: &str =
+    "INSERT INTO seen_record_sets (tenant, committed_at, record_count, record_ids) VALUES (?, ?, ?, ?);\n";
 
 /// Forgets the Ids committed before `oldest_kept`; returns how many.
 pub(super) async fn prune(pool: &SqlitePool, oldest_kept: &str) -> Result<u64, sqlx::Error> {
@@ -199,7 +184,7 @@ pub(super) async fn prune(pool: &SqlitePool, oldest_kept: &str) -> Result<u64, s
 
 /// The Ids joined by `\n` and how many, leaving out empty ones and ones that contain `\n` (see the module
 /// docs).
-fn pack(record_ids: &[String]) -> (String, usize) {
+pub(super) fn pack(record_ids: &[String]) -> (String, usize) {
     let storable = record_ids
         .iter()
         .filter(|id| !id.is_empty() && !id.contains('\n'));
