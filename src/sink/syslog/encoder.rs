@@ -36,6 +36,18 @@ pub enum Fit {
     Truncated { original: usize, kept: usize },
 }
 
+// === impl Fit ===
+
+impl Fit {
+    /// How many of the payload's `len` bytes the message carries.
+    pub fn kept(self, len: usize) -> usize {
+        match self {
+            Fit::Whole => len,
+            Fit::Truncated { kept, .. } => kept,
+        }
+    }
+}
+
 /// The header alone is longer than the size limit (a very long tenant name or hostname).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the syslog header alone takes {header} bytes, more than max_message_bytes = {limit}")]
@@ -91,6 +103,20 @@ impl Encoder {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Fit, HeaderTooLong> {
+        let fit = self.header(tenant, event, payload, out)?;
+        out.extend_from_slice(&payload[..fit.kept(payload.len())]);
+        Ok(fit)
+    }
+
+    /// Appends the header of the message [`Encoder::encode`] writes to `out`, and says how much of `payload`
+    /// follows it as MSG (so a framer can copy the payload once, straight into its buffer).
+    pub fn header(
+        &self,
+        tenant: &str,
+        event: &Event,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Fit, HeaderTooLong> {
         let start = out.len();
         let severity = if event.is_alert() {
             self.alert_severity
@@ -131,7 +157,6 @@ impl Encoder {
         }
         let header = out.len() - start;
         let Some(limit) = self.max_message_bytes else {
-            out.extend_from_slice(payload);
             return Ok(Fit::Whole);
         };
         if header > limit || (header == limit && !payload.is_empty()) {
@@ -140,7 +165,6 @@ impl Encoder {
         }
         let room = limit.saturating_sub(header);
         let kept = floor_char_boundary(payload, room);
-        out.extend_from_slice(&payload[..kept]);
         if kept == payload.len() {
             Ok(Fit::Whole)
         } else {

@@ -37,7 +37,7 @@ pub(crate) struct SyslogSink {
     replay: Replay,
     /// Framed messages of the batch being sent.
     buf: Vec<u8>,
-    /// One message before framing.
+    /// The header of one message before framing (for UDP, the whole message).
     scratch: Vec<u8>,
     truncated: Arc<AtomicU64>,
 }
@@ -68,33 +68,30 @@ impl SyslogSink {
         self.truncated.load(Ordering::Relaxed)
     }
 
-    /// Encodes item `position` of `batch` into `scratch`; `Err` carries the reason it cannot be sent.
-    fn encode_item(&mut self, batch: &EncodedBatch, position: usize) -> Result<(), String> {
+    /// Writes the header of item `position` of `batch` into `scratch` and returns how many bytes of its
+    /// payload follow it; `Err` carries the reason it cannot be sent.
+    fn encode_header(&mut self, batch: &EncodedBatch, position: usize) -> Result<usize, String> {
         let item = &batch.items()[position];
         let event = batch.event(item);
+        let payload = batch.payload(item);
         self.scratch.clear();
-        match self.encoder.encode(
-            batch.tenant(),
-            event,
-            batch.payload(item),
-            &mut self.scratch,
-        ) {
-            Ok(Fit::Whole) => Ok(()),
-            Ok(Fit::Truncated { original, kept }) => {
-                let total = self.truncated.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(
-                    sink = %self.name,
-                    record_id = %event.record.id,
-                    payload_bytes = original,
-                    kept_bytes = kept,
-                    max_message_bytes = self.encoder.max_message_bytes(),
-                    truncated_total = total,
-                    "syslog message truncated to max_message_bytes"
-                );
-                Ok(())
-            }
-            Err(error) => Err(error.to_string()),
+        let fit = self
+            .encoder
+            .header(batch.tenant(), event, payload, &mut self.scratch)
+            .map_err(|error| error.to_string())?;
+        if let Fit::Truncated { original, kept } = fit {
+            let total = self.truncated.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                sink = %self.name,
+                record_id = %event.record.id,
+                payload_bytes = original,
+                kept_bytes = kept,
+                max_message_bytes = self.encoder.max_message_bytes(),
+                truncated_total = total,
+                "syslog message truncated to max_message_bytes"
+            );
         }
+        Ok(fit.kept(payload.len()))
     }
 
     /// Makes sure a connection is open, connecting first if needed (unless the backoff says not yet).
@@ -171,9 +168,10 @@ impl SyslogSink {
         buf.clear();
         let mut outcomes = Vec::with_capacity(batch.len());
         for position in 0..batch.len() {
-            match self.encode_item(batch, position) {
-                Ok(()) => {
-                    frame(self.framing, &self.scratch, &mut buf);
+            match self.encode_header(batch, position) {
+                Ok(kept) => {
+                    let payload = &batch.payload(&batch.items()[position])[..kept];
+                    frame(self.framing, &self.scratch, payload, &mut buf);
                     outcomes.push(ItemOutcome::Delivered);
                 }
                 Err(reason) => outcomes.push(ItemOutcome::Rejected { reason }),
@@ -226,10 +224,16 @@ impl SyslogSink {
     async fn send_udp(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let mut outcomes = Vec::with_capacity(batch.len());
         for position in 0..batch.len() {
-            if let Err(reason) = self.encode_item(batch, position) {
-                outcomes.push(ItemOutcome::Rejected { reason });
-                continue;
-            }
+            let kept = match self.encode_header(batch, position) {
+                Ok(kept) => kept,
+                Err(reason) => {
+                    outcomes.push(ItemOutcome::Rejected { reason });
+                    continue;
+                }
+            };
+            // A datagram is the message itself: header and payload in one buffer.
+            let payload = &batch.payload(&batch.items()[position])[..kept];
+            self.scratch.extend_from_slice(payload);
             if let Err((error, retry_after)) = self.connect().await {
                 return retry_rest(outcomes, batch.len(), error, Some(retry_after));
             }
