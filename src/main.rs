@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use atp_forwarder::commands::{self, DemoOptions, Exit, ReplayWhat, SubscriptionAction};
+use atp_forwarder::config::{CollectorConfig, Config};
 use atp_forwarder::encode::Format;
 
 /// Forwards Microsoft Defender for Office 365 (ATP) events from the Office 365 Management Activity API to
@@ -154,28 +155,19 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("atp-forwarder: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Run { config, once } => commands::run(config.as_deref(), once).await,
-            Command::Check { config } => commands::check(config.as_deref()).await,
-            Command::Demo { format, once } => {
-                commands::demo(DemoOptions {
-                    format: format.into(),
-                    once,
-                })
-                .await
+/// A command ready to run: `run` and `replay` carry their config, read before the runtime starts because
+/// it says how many threads run the pipeline (`collector.worker_threads`).
+enum Job {
+    Run(Config, bool),
+    Replay(Config, ReplayWhat, Option<String>),
+    Other(Command),
+}
+
+impl Job {
+    fn prepare(command: Command) -> anyhow::Result<Job> {
+        Ok(match command {
+            Command::Run { config, once } => {
+                Job::Run(commands::load_config(config.as_deref())?, once)
             }
             Command::Replay {
                 since,
@@ -191,51 +183,107 @@ fn main() -> ExitCode {
                     },
                     _ => ReplayWhat::DeadLetters,
                 };
-                commands::replay(config.as_deref(), what, tenant.as_deref()).await
+                Job::Replay(commands::load_config(config.as_deref())?, what, tenant)
             }
-            Command::Emulator { listen, config } => {
-                commands::emulator(listen, config.as_deref()).await
-            }
-            Command::State { action, config } => match action {
-                StateAction::Show => commands::state_show(config.as_deref()).await,
-                StateAction::Reset {
-                    tenant,
-                    content_type,
-                } => {
-                    commands::state_reset(
-                        config.as_deref(),
-                        tenant.as_deref(),
-                        content_type.as_deref(),
-                    )
-                    .await
-                }
-                StateAction::DeadLetters { limit } => {
-                    commands::state_dead_letters(config.as_deref(), limit).await
-                }
-            },
-            Command::Subscriptions {
-                action,
-                config,
-                tenant,
-            } => {
-                let action = match action {
-                    SubscriptionsAction::List => SubscriptionAction::List,
-                    SubscriptionsAction::Start => SubscriptionAction::Start,
-                    SubscriptionsAction::Stop => SubscriptionAction::Stop,
-                };
-                commands::subscriptions(config.as_deref(), action, tenant.as_deref()).await
-            }
+            other => Job::Other(other),
+        })
+    }
+
+    /// `collector.worker_threads` of the config, or its default; 0 is one per CPU core.
+    fn worker_threads(&self) -> usize {
+        match self {
+            Job::Run(config, _) | Job::Replay(config, _, _) => config.collector.worker_threads,
+            Job::Other(_) => CollectorConfig::default().worker_threads,
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    }
+
+    async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Job::Run(config, once) => commands::run(config, once).await,
+            Job::Replay(config, what, tenant) => {
+                commands::replay(config, what, tenant.as_deref()).await
+            }
+            Job::Other(command) => run_other(command).await,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let job = match Job::prepare(cli.command) {
+        Ok(job) => job,
+        Err(error) => return report(&error),
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if job.worker_threads() > 0 {
+        builder.worker_threads(job.worker_threads());
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
         Err(error) => {
-            let code = error
-                .downcast_ref::<Exit>()
-                .map(|exit| exit.code)
-                .unwrap_or(1);
-            eprintln!("atp-forwarder: {error:#}");
-            ExitCode::from(code)
+            eprintln!("atp-forwarder: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error),
+    }
+}
+
+/// Prints the error; the exit code is the one it carries ([`Exit`]), else 1.
+fn report(error: &anyhow::Error) -> ExitCode {
+    let code = error
+        .downcast_ref::<Exit>()
+        .map(|exit| exit.code)
+        .unwrap_or(1);
+    eprintln!("atp-forwarder: {error:#}");
+    ExitCode::from(code)
+}
+
+/// The commands that need no config before the runtime starts.
+async fn run_other(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { .. } | Command::Replay { .. } => {
+            unreachable!("Job::prepare takes run and replay")
+        }
+        Command::Check { config } => commands::check(config.as_deref()).await,
+        Command::Demo { format, once } => {
+            commands::demo(DemoOptions {
+                format: format.into(),
+                once,
+            })
+            .await
+        }
+        Command::Emulator { listen, config } => commands::emulator(listen, config.as_deref()).await,
+        Command::State { action, config } => match action {
+            StateAction::Show => commands::state_show(config.as_deref()).await,
+            StateAction::Reset {
+                tenant,
+                content_type,
+            } => {
+                commands::state_reset(
+                    config.as_deref(),
+                    tenant.as_deref(),
+                    content_type.as_deref(),
+                )
+                .await
+            }
+            StateAction::DeadLetters { limit } => {
+                commands::state_dead_letters(config.as_deref(), limit).await
+            }
+        },
+        Command::Subscriptions {
+            action,
+            config,
+            tenant,
+        } => {
+            let action = match action {
+                SubscriptionsAction::List => SubscriptionAction::List,
+                SubscriptionsAction::Start => SubscriptionAction::Start,
+                SubscriptionsAction::Stop => SubscriptionAction::Stop,
+            };
+            commands::subscriptions(config.as_deref(), action, tenant.as_deref()).await
         }
     }
 }

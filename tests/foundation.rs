@@ -116,6 +116,39 @@ async fn run_once_delivers_every_atp_record_exactly_once_and_then_only_new_blobs
     emulator.shutdown().await;
 }
 
+/// `collector.worker_threads` sets the threads that run the pipeline (0: one per core); each count delivers
+/// the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_sets_the_pipeline_threads() {
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(3 * 3600);
+        config.records_per_blob = 20;
+    })
+    .await;
+    let expected = expected_ids(&emulator.expected_records(TENANT_ID, &ATP_TYPES));
+    assert!(!expected.is_empty(), "the history holds ATP records");
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    for (setting, threads) in [(None, 1), (Some(3), 3), (Some(0), cores)] {
+        let work = Workdir::new();
+        let extra = setting.map_or(String::new(), |n| format!("worker_threads = {n}"));
+        let config = work.config(&emulator.base_url(), SECRET, &extra);
+        let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+        let log = text(&output);
+        assert!(output.status.success(), "{extra}: run failed:\n{log}");
+        assert!(
+            log.contains(&format!("worker_threads={threads}")),
+            "{extra}: the start-up line says {threads} threads:\n{log}"
+        );
+        let delivered = work.delivered();
+        assert_eq!(
+            id_counts(&delivered).keys().cloned().collect::<Vec<_>>(),
+            expected,
+            "{extra}: every ATP record"
+        );
+        assert_eq!(delivered.len(), expected.len(), "{extra}: each once");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulator_rejects_windows_the_client_never_sends() {
     let emulator = start_emulator(|_| {}).await;

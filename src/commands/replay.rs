@@ -2,12 +2,11 @@
 //! dead-lettered blobs again. A replay never moves checkpoints or marks anything committed; its own dead
 //! letters are recorded as usual.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{load_config, open_store, shutdown_on_signals, Exit};
+use super::{open_store, shutdown_on_signals, Exit};
 use crate::api::{ContentBlob, RetryPolicy};
 use crate::config::Config;
 use crate::pipeline::{self, RunOptions, Source};
@@ -30,11 +29,10 @@ pub enum ReplayWhat {
 
 /// Replays for every configured tenant, or only `tenant`.
 pub async fn replay(
-    config_path: Option<&Path>,
+    mut config: Config,
     what: ReplayWhat,
     tenant: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut config = load_config(config_path)?;
     init_logging(config.telemetry.log_format, &config.telemetry.log_level);
     if let Some(name) = tenant {
         config.tenants.retain(|candidate| candidate.name == name);

@@ -4,13 +4,12 @@
 //! every sink (readiness) → the pipeline. systemd hears `READY=1` once a first token is obtained, then
 //! `STATUS=`/`WATCHDOG=1` while it runs and `STOPPING=1` on SIGTERM (see `telemetry::notify`).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{load_config, open_store, shutdown_on_signals, Exit};
+use super::{open_store, shutdown_on_signals, Exit};
 use crate::api::RetryPolicy;
 use crate::config::{Config, StateBackend};
 use crate::pipeline::{self, ClusterOptions, RunOptions};
@@ -26,11 +25,12 @@ const MIN_STALL: Duration = Duration::from_secs(10 * 60);
 /// How long the start-up probe of one sink may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Runs the pipeline until SIGTERM/SIGINT, or once to catch up with `once`.
-pub async fn run(config_path: Option<&Path>, once: bool) -> anyhow::Result<()> {
-    let config = load_config(config_path)?;
+/// Runs the pipeline of `config` (read by the caller, [`super::load_config`]) until SIGTERM/SIGINT, or once
+/// to catch up with `once`.
+pub async fn run(config: Config, once: bool) -> anyhow::Result<()> {
     init_logging(config.telemetry.log_format, &config.telemetry.log_level);
-    tracing::info!(config = %config.source.display(), tenants = config.tenants.len(), sinks = config.sinks.len(), once, "starting");
+    let worker_threads = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(config = %config.source.display(), tenants = config.tenants.len(), sinks = config.sinks.len(), worker_threads, once, "starting");
     let notifier = Notifier::from_env();
     let store = open_store(&config).await?;
     let pruned = store
