@@ -130,7 +130,7 @@ impl BlobReader {
             }
             match self.response.chunk().await {
                 Ok(Some(bytes)) => {
-                    self.splitter.push(&bytes);
+                    self.splitter.push_bytes(bytes);
                     let seen = self.splitter.bytes_seen();
                     if seen > self.max_blob_bytes {
                         return Err(ReadError::TooLarge {
