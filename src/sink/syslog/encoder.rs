@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
 use super::config::{is_printable, Protocol, Severity, SyslogSinkConfig};
 use crate::event::Event;
@@ -129,17 +129,25 @@ impl Encoder {
         // Writing into a Vec cannot fail: the write! results are ignored.
         match self.protocol {
             Protocol::Rfc5424 => {
-                let msgid = printable(&record.operation, MSGID_MAX);
-                let _ = write!(
-                    out,
-                    "<{pri}>1 {} {} {APP_NAME} - {} [{}",
-                    rfc5424_timestamp(time),
-                    dash_if_empty(&self.hostname),
-                    dash_if_empty(&msgid),
-                    self.sd_id
-                );
+                // Written piece by piece rather than with `write!`: this header is on every message.
+                out.push(b'<');
+                out.extend_from_slice(itoa::Buffer::new().format(pri).as_bytes());
+                out.extend_from_slice(b">1 ");
+                write_rfc5424_timestamp(out, time);
+                out.push(b' ');
+                out.extend_from_slice(dash_if_empty(&self.hostname).as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(APP_NAME.as_bytes());
+                out.extend_from_slice(b" - ");
+                write_printable(out, &record.operation, MSGID_MAX);
+                out.extend_from_slice(b" [");
+                out.extend_from_slice(self.sd_id.as_bytes());
                 write_param(out, "id", &record.id);
-                write_param(out, "recordType", &record.record_type.to_string());
+                write_param(
+                    out,
+                    "recordType",
+                    itoa::Buffer::new().format(record.record_type),
+                );
                 write_param(out, "tenant", tenant);
                 out.push(b']');
                 if !payload.is_empty() {
@@ -176,8 +184,9 @@ impl Encoder {
     }
 }
 
-/// RFC 3339 in UTC with `Z`, at most 6 fraction digits, none when the time has no fraction.
-fn rfc5424_timestamp(time: DateTime<Utc>) -> String {
+/// RFC 3339 in UTC with `Z`, at most 6 fraction digits (3 when they end in 000, none when the time has no
+/// fraction), as chrono's `to_rfc3339_opts` writes it; digit by digit for the years 0–9999, chrono otherwise.
+fn write_rfc5424_timestamp(out: &mut Vec<u8>, time: DateTime<Utc>) {
     let micros = time.nanosecond() / 1_000;
     let format = if micros == 0 {
         SecondsFormat::Secs
@@ -186,7 +195,54 @@ fn rfc5424_timestamp(time: DateTime<Utc>) -> String {
     } else {
         SecondsFormat::Micros
     };
-    time.to_rfc3339_opts(format, true)
+    let year = time.year();
+    if !(0..=9999).contains(&year) || time.nanosecond() >= 1_000_000_000 {
+        out.extend_from_slice(time.to_rfc3339_opts(format, true).as_bytes());
+        return;
+    }
+    let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    };
+    digits(out, year as u32, 4);
+    out.push(b'-');
+    digits(out, time.month(), 2);
+    out.push(b'-');
+    digits(out, time.day(), 2);
+    out.push(b'T');
+    digits(out, time.hour(), 2);
+    out.push(b':');
+    digits(out, time.minute(), 2);
+    out.push(b':');
+    digits(out, time.second(), 2);
+    match format {
+        SecondsFormat::Millis => {
+            out.push(b'.');
+            digits(out, micros / 1_000, 3);
+        }
+        SecondsFormat::Micros => {
+            out.push(b'.');
+            digits(out, micros, 6);
+        }
+        _ => {}
+    }
+    out.push(b'Z');
+}
+
+/// [`printable`] of `value`, written to `out`; `-` when it is empty.
+fn write_printable(out: &mut Vec<u8>, value: &str, max: usize) {
+    if value.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    for c in value.chars().take(max) {
+        out.push(if c.is_ascii() && is_printable(c as u8) {
+            c as u8
+        } else {
+            b'_'
+        });
+    }
 }
 
 /// ` name="value"` with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
@@ -200,6 +256,10 @@ fn write_param(out: &mut Vec<u8>, name: &str, value: &str) {
 
 /// Escapes `"`, `\` and `]` with a backslash.
 pub(crate) fn escape_param_value(value: &str, out: &mut Vec<u8>) {
+    if memchr::memchr3(b'"', b'\\', b']', value.as_bytes()).is_none() {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
     for &byte in value.as_bytes() {
         if matches!(byte, b'"' | b'\\' | b']') {
             out.push(b'\\');

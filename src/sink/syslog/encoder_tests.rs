@@ -86,7 +86,7 @@ fn timestamps_keep_at_most_six_fraction_digits_and_fall_back_to_now() {
     ];
     for (input, expected) in cases {
         let time = crate::event::time::parse(input).expect(input);
-        assert_eq!(rfc5424_timestamp(time), expected, "{input}");
+        assert_eq!(timestamp_text(time), expected, "{input}");
     }
     assert_eq!(crate::event::time::parse("yesterday"), None);
     let encoder = Encoder::new(&config(serde_json::json!({})));
@@ -263,5 +263,36 @@ fn a_creation_time_outside_years_0_to_9999_falls_back_to_now_and_the_message_sti
             (Utc::now() - sent.with_timezone(&Utc)).num_seconds().abs() < 60,
             "{message}"
         );
+    }
+}
+
+fn timestamp_text(time: chrono::DateTime<chrono::Utc>) -> String {
+    let mut out = Vec::new();
+    write_rfc5424_timestamp(&mut out, time);
+    String::from_utf8(out).expect("ASCII")
+}
+
+proptest::proptest! {
+    /// The digit-by-digit timestamp is chrono's `to_rfc3339_opts` (the reference it replaced), for any time,
+    /// including the years chrono writes itself.
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them(
+        seconds in -62_000_000_000i64..300_000_000_000,
+        nanos in proptest::prop_oneof![
+            proptest::strategy::Just(0u32),
+            (0u32..1_000).prop_map(|ms| ms * 1_000_000),
+            (0u32..1_000_000).prop_map(|us| us * 1_000),
+            0u32..1_000_000_000,
+        ],
+    ) {
+        use chrono::{SecondsFormat, Timelike};
+        let time = chrono::DateTime::from_timestamp(seconds, nanos).expect("in range");
+        let micros = time.nanosecond() / 1_000;
+        let format = match micros {
+            0 => SecondsFormat::Secs,
+            m if m % 1_000 == 0 => SecondsFormat::Millis,
+            _ => SecondsFormat::Micros,
+        };
+        proptest::prop_assert_eq!(timestamp_text(time), time.to_rfc3339_opts(format, true));
     }
 }

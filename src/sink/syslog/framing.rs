@@ -5,8 +5,6 @@
 //! replaced by a space before the terminating LF is appended (JSON stays equivalent: a raw LF can only be
 //! whitespace between tokens there; CEF and LEEF escape their newlines).
 
-use std::io::Write;
-
 use super::config::Framing;
 
 /// Appends the message `header` + `body` framed for a stream to `out` (two parts, so that the body, the
@@ -14,8 +12,12 @@ use super::config::Framing;
 pub(crate) fn frame(framing: Framing, header: &[u8], body: &[u8], out: &mut Vec<u8>) {
     match framing {
         Framing::OctetCounting => {
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "{} ", header.len() + body.len());
+            out.extend_from_slice(
+                itoa::Buffer::new()
+                    .format(header.len() + body.len())
+                    .as_bytes(),
+            );
+            out.push(b' ');
             out.extend_from_slice(header);
             out.extend_from_slice(body);
         }
