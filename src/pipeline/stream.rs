@@ -83,6 +83,7 @@ impl StreamTask {
         );
         loop {
             alive.tick();
+            let cycle_started = tokio::time::Instant::now();
             let cycle = self.poll_once(&progress, &labels).await;
             if let Err(error) = &cycle {
                 tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, %error, "poll cycle failed");
@@ -96,9 +97,12 @@ impl StreamTask {
                 }
                 return cycle;
             }
+            // Polls start `poll_interval` apart: the cycle's own time is not added to the wait (it was,
+            // and a blob listable just after a list waited the interval plus a cycle); after a cycle longer
+            // than the interval (a catch-up), the next starts at once.
             let _between_polls = alive.waiting();
             tokio::select! {
-                () = tokio::time::sleep(self.collector.poll_interval) => {}
+                () = tokio::time::sleep_until(cycle_started + self.collector.poll_interval) => {}
                 () = self.shutdown.cancelled() => return Ok(()),
             }
         }
