@@ -5,7 +5,7 @@
 # time-scaled 7-day backfill under a 2,000-requests-per-minute budget, live-arrival lag at two poll
 # intervals), prints the table and writes it into BENCHMARKS.md (between the results markers).
 #
-#   scripts/bench.sh                      # everything (about 8 minutes on 2 cores)
+#   scripts/bench.sh                      # everything (about 6 minutes on 2 cores)
 #   scripts/bench.sh --phases e2e,memory  # a subset: e2e, memory, budget, lag, lag-default
 #   scripts/bench.sh --print-only         # print only
 #
