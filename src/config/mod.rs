@@ -152,8 +152,8 @@ pub struct CollectorConfig {
     /// Threads that run the pipeline (`run` and `replay`); 0 means one per CPU core. Default 1: the
     /// pipeline is paced by the API and the sinks, and one thread decodes and encodes about 200 MB of
     /// blobs per CPU-second into `ecs`; a second thread only added wake-ups between threads (about 10 %
-    /// more CPU per event in the benchmark, the same wall time). Raise it when one core is busy: many tenants, or a
-    /// long backfill into `ecs`/`cef`/`leef` sinks.
+    /// more CPU per event in the benchmark, the same wall time). Raise it when one core is busy: many
+    /// tenants, or a long backfill into `ecs`/`cef`/`leef` sinks.
     #[serde(default = "defaults::worker_threads")]
     pub worker_threads: usize,
 }

@@ -107,29 +107,23 @@ impl ArraySplitter {
     /// Adds the next chunk of the body, kept as it is. Bytes of elements already returned are dropped.
     pub fn push_bytes(&mut self, chunk: Bytes) {
         self.release_carry();
-        let keep_from = match self.state {
-            State::Element { start, .. } => start,
-            _ => self.pos,
-        };
-        if keep_from == self.buf.len() {
-            // Nothing left to read here.
-            self.consumed += self.buf.len() as u64;
-            self.buf = chunk;
-            self.pos = 0;
-            return;
-        }
-        if let (State::Element { start, .. }, true) = (&mut self.state, self.pos == self.buf.len())
-        {
-            // An element read to the end of the chunk goes on in the next one: its bytes so far are
-            // carried (the usual case: a chunk ends inside an element).
-            self.carry.extend_from_slice(&self.buf[*start..]);
-            *start = 0;
+        if self.pos == self.buf.len() {
+            // Everything here was read. An element read to the end of the chunk goes on in the next one:
+            // its bytes so far are carried (the usual case: a chunk ends inside an element).
+            if let State::Element { start, .. } = &mut self.state {
+                self.carry.extend_from_slice(&self.buf[*start..]);
+                *start = 0;
+            }
             self.consumed += self.buf.len() as u64;
             self.buf = chunk;
             self.pos = 0;
             return;
         }
         // Bytes not read yet (pushed before `next` returned `None`, or part of a BOM): joined to the chunk.
+        let keep_from = match self.state {
+            State::Element { start, .. } => start,
+            _ => self.pos,
+        };
         let mut joined = Vec::with_capacity(self.buf.len() - keep_from + chunk.len());
         joined.extend_from_slice(&self.buf[keep_from..]);
         joined.extend_from_slice(&chunk);

@@ -67,6 +67,18 @@ pub struct CommitBatch {
     pub checkpoints: Vec<(StreamKey, DateTime<Utc>)>,
 }
 
+impl CommitBatch {
+    /// True when every blob and checkpoint of the batch is of `stream` (what a fenced commit, made under
+    /// that stream's lease, must hold).
+    pub fn holds_only(&self, stream: &StreamKey) -> bool {
+        self.blobs.iter().all(|blob| blob.stream == *stream)
+            && self
+                .checkpoints
+                .iter()
+                .all(|(checkpoint_stream, _)| checkpoint_stream == stream)
+    }
+}
+
 /// What kind of thing was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLetterKind {

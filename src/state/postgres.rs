@@ -124,11 +124,7 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await.map_err(self.db("begin commit"))?;
         if let Some(lease) = lease {
             debug_assert!(
-                batch.blobs.iter().all(|blob| blob.stream == lease.stream)
-                    && batch
-                        .checkpoints
-                        .iter()
-                        .all(|(stream, _)| *stream == lease.stream),
+                batch.holds_only(&lease.stream),
                 "a fenced batch holds only its lease's stream"
             );
             if !lease::check_fence(&mut tx, lease)

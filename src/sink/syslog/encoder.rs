@@ -236,13 +236,7 @@ fn write_printable(out: &mut Vec<u8>, value: &str, max: usize) {
         out.push(b'-');
         return;
     }
-    for c in value.chars().take(max) {
-        out.push(if c.is_ascii() && is_printable(c as u8) {
-            c as u8
-        } else {
-            b'_'
-        });
-    }
+    out.extend(printable_bytes(value, max));
 }
 
 /// ` name="value"` with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
@@ -270,17 +264,18 @@ pub(crate) fn escape_param_value(value: &str, out: &mut Vec<u8>) {
 
 /// `value` with every character outside printable US-ASCII replaced by `_`, cut to `max` characters.
 pub(crate) fn printable(value: &str, max: usize) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && is_printable(c as u8) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(max)
-        .collect()
+    printable_bytes(value, max).map(char::from).collect()
+}
+
+/// The bytes of [`printable`].
+fn printable_bytes(value: &str, max: usize) -> impl Iterator<Item = u8> + '_ {
+    value.chars().take(max).map(|c| {
+        if c.is_ascii() && is_printable(c as u8) {
+            c as u8
+        } else {
+            b'_'
+        }
+    })
 }
 
 fn dash_if_empty(value: &str) -> &str {

@@ -68,9 +68,13 @@ impl SyslogSink {
         self.truncated.load(Ordering::Relaxed)
     }
 
-    /// Writes the header of item `position` of `batch` into `scratch` and returns how many bytes of its
-    /// payload follow it; `Err` carries the reason it cannot be sent.
-    fn encode_header(&mut self, batch: &EncodedBatch, position: usize) -> Result<usize, String> {
+    /// Writes the header of item `position` of `batch` into `scratch` and returns the part of its payload
+    /// that follows it; `Err` carries the reason it cannot be sent.
+    fn encode_header<'b>(
+        &mut self,
+        batch: &'b EncodedBatch,
+        position: usize,
+    ) -> Result<&'b [u8], String> {
         let item = &batch.items()[position];
         let event = batch.event(item);
         let payload = batch.payload(item);
@@ -91,7 +95,7 @@ impl SyslogSink {
                 "syslog message truncated to max_message_bytes"
             );
         }
-        Ok(fit.kept(payload.len()))
+        Ok(&payload[..fit.kept(payload.len())])
     }
 
     /// Makes sure a connection is open, connecting first if needed (unless the backoff says not yet).
@@ -169,8 +173,7 @@ impl SyslogSink {
         let mut outcomes = Vec::with_capacity(batch.len());
         for position in 0..batch.len() {
             match self.encode_header(batch, position) {
-                Ok(kept) => {
-                    let payload = &batch.payload(&batch.items()[position])[..kept];
+                Ok(payload) => {
                     frame(self.framing, &self.scratch, payload, &mut buf);
                     outcomes.push(ItemOutcome::Delivered);
                 }
@@ -224,15 +227,14 @@ impl SyslogSink {
     async fn send_udp(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let mut outcomes = Vec::with_capacity(batch.len());
         for position in 0..batch.len() {
-            let kept = match self.encode_header(batch, position) {
-                Ok(kept) => kept,
+            let payload = match self.encode_header(batch, position) {
+                Ok(payload) => payload,
                 Err(reason) => {
                     outcomes.push(ItemOutcome::Rejected { reason });
                     continue;
                 }
             };
             // A datagram is the message itself: header and payload in one buffer.
-            let payload = &batch.payload(&batch.items()[position])[..kept];
             self.scratch.extend_from_slice(payload);
             if let Err((error, retry_after)) = self.connect().await {
                 return retry_rest(outcomes, batch.len(), error, Some(retry_after));

@@ -55,11 +55,7 @@ pub(super) async fn fenced(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     debug_assert!(
-        batch.blobs.iter().all(|blob| blob.stream == lease.stream)
-            && batch
-                .checkpoints
-                .iter()
-                .all(|(stream, _)| *stream == lease.stream),
+        batch.holds_only(&lease.stream),
         "a fenced batch holds only its lease's stream"
     );
     let now = time_text(now);
