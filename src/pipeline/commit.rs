@@ -155,6 +155,9 @@ pub(crate) async fn run_committer(
         // Cluster mode: one batch per lease, each committed under its fencing check.
         let mut leased = LeasedCommits::default();
         let mut touched: Vec<Arc<StreamProgress>> = Vec::new();
+        // Held until their commit is written: dropping a tracker releases its record Ids from the in-flight
+        // set, and until the store has them another blob's copy of a record must still find them there.
+        let mut trackers: Vec<Arc<BlobTracker>> = Vec::new();
         for message in messages.drain(..) {
             let progress = match message {
                 CommitMsg::Blob(tracker) => {
@@ -174,6 +177,7 @@ pub(crate) async fn run_committer(
                         record_ids: tracker.sent_ids(),
                         checkpoint: None,
                     });
+                    trackers.push(tracker);
                     progress
                 }
                 CommitMsg::Listed(progress, until) => {
@@ -207,6 +211,7 @@ pub(crate) async fn run_committer(
             committed += batch.blobs.len() as u64;
         }
         committed += leased.persist(&*store, &metrics).await;
+        drop(trackers);
     }
     committed
 }

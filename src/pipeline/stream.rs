@@ -312,6 +312,8 @@ impl StreamTask {
         )
         .await
         .map_err(Some)?;
+        // Another process's commits are read at a blob's first chunk; later chunks ask the store's memory.
+        let mut first_chunk = true;
         loop {
             let chunk = tokio::select! {
                 chunk = reader.next_chunk() => chunk.map_err(Some)?,
@@ -337,7 +339,7 @@ impl StreamTask {
                 .get_or_create(&labels)
                 .inc_by(chunk.records.len() as u64);
             let events = self
-                .fresh_events(tracker, chunk.records)
+                .fresh_events(tracker, chunk.records, std::mem::take(&mut first_chunk))
                 .await
                 .map_err(|error| Some(ReadError::Body(format!("state store: {error}"))))?;
             if events.is_empty() {
@@ -350,14 +352,22 @@ impl StreamTask {
     }
 
     /// Drops records already delivered (committed, or in flight in another blob) and normalizes the rest.
+    /// `first_chunk` asks the store for every commit, other processes' included (see
+    /// [`StateStore::seen_records_here`]).
     async fn fresh_events(
         &self,
         tracker: &Arc<BlobTracker>,
         records: Vec<crate::event::Record>,
+        first_chunk: bool,
     ) -> Result<Vec<Event>, StateError> {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
         let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
-        let seen = self.store.seen_records(&self.stream.tenant, &ids).await?;
+        let tenant = &self.stream.tenant;
+        let seen = if first_chunk {
+            self.store.seen_records(tenant, &ids).await?
+        } else {
+            self.store.seen_records_here(tenant, &ids).await?
+        };
         let candidates: Vec<usize> = (0..records.len())
             .filter(|&index| !seen.contains(&records[index].id))
             .collect();

@@ -192,12 +192,26 @@ pub trait StateStore: Send + Sync {
         stream: &StreamKey,
         content_ids: &[String],
     ) -> Result<HashSet<String>, StateError>;
-    /// Which of `record_ids` were committed for the tenant in the retention period.
+    /// Which of `record_ids` were committed for the tenant in the retention period: every commit made
+    /// before the call counts, by this handle or any other (another process sharing the store).
     async fn seen_records(
         &self,
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError>;
+    /// Like [`seen_records`](Self::seen_records), but a store that keeps the Ids in memory may answer from
+    /// there without asking the database: every commit made through this handle counts, another handle's
+    /// only once a [`seen_records`](Self::seen_records) call has read it. The pipeline asks
+    /// `seen_records` for the first chunk of each blob and this for the rest, so another process's
+    /// commits count from the next blob on, and a database round trip is paid once per blob. Stores
+    /// without such a memory answer as `seen_records` does.
+    async fn seen_records_here(
+        &self,
+        tenant: &str,
+        record_ids: &[&str],
+    ) -> Result<HashSet<String>, StateError> {
+        self.seen_records(tenant, record_ids).await
+    }
     /// Commits blobs, their record Ids and checkpoint moves in one transaction: all or nothing.
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError>;
     /// Commits one blob, its record Ids and its stream's new checkpoint in one transaction.

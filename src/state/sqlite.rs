@@ -186,10 +186,38 @@ impl SqliteStore {
                     }
                 }),
         };
-        result.unwrap_or_else(|error| {
+        let result = result.unwrap_or_else(|error| {
             writer.discard();
             Err(self.db("commit")(error))
-        })
+        });
+        if result.is_ok() {
+            // Before the pipeline releases these Ids from its in-flight set, so no later chunk misses them.
+            self.seen.lock().await.0.committed(batch);
+        }
+        result
+    }
+
+    /// Which of `record_ids` the tenant's set holds; with `sync` (or when the set is not built yet) after
+    /// reading the rows other handles added since the last read.
+    async fn lookup(
+        &self,
+        tenant: &str,
+        record_ids: &[&str],
+        sync: bool,
+    ) -> Result<HashSet<String>, StateError> {
+        let mut guard = self.seen.lock().await;
+        let (seen, reader) = &mut *guard;
+        if sync || !seen.is_built() {
+            let synced = match reader.get().await {
+                Ok(connection) => seen.sync(connection).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = synced {
+                reader.discard();
+                return Err(self.db("read seen records")(error));
+            }
+        }
+        Ok(seen.seen(tenant, record_ids))
     }
 
     fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
@@ -243,17 +271,15 @@ impl StateStore for SqliteStore {
         tenant: &str,
         record_ids: &[&str],
     ) -> Result<HashSet<String>, StateError> {
-        let mut guard = self.seen.lock().await;
-        let (seen, reader) = &mut *guard;
-        let synced = match reader.get().await {
-            Ok(connection) => seen.sync(connection).await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = synced {
-            reader.discard();
-            return Err(self.db("read seen records")(error));
-        }
-        Ok(seen.seen(tenant, record_ids))
+        self.lookup(tenant, record_ids, true).await
+    }
+
+    async fn seen_records_here(
+        &self,
+        tenant: &str,
+        record_ids: &[&str],
+    ) -> Result<HashSet<String>, StateError> {
+        self.lookup(tenant, record_ids, false).await
     }
 
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StateError> {

@@ -87,6 +87,56 @@ pub(crate) async fn record_ids_committed_through_another_handle_are_seen(fixture
     assert_eq!(seen.len(), 3, "{seen:?}");
 }
 
+pub(crate) async fn the_memory_lookup_sees_this_handles_commits_at_once(fixture: Fixture) {
+    // `seen_records_here` (a blob's later chunks) may skip the database, but never this handle's own
+    // commits, even when the set was built before them, and it is never behind a `seen_records` call.
+    let daemon = fixture.open().await;
+    let other = fixture.open().await;
+    let contoso = stream("contoso");
+    let asked = ["blob-1-record-0", "blob-2-record-1", "blob-3-record-2"];
+    assert!(daemon
+        .seen_records_here("contoso", &asked)
+        .await
+        .expect("seen")
+        .is_empty());
+    daemon
+        .commit_blob(&blob(&contoso, "blob-1", 3))
+        .await
+        .expect("commit");
+    let seen = daemon
+        .seen_records_here("contoso", &asked)
+        .await
+        .expect("seen");
+    assert_eq!(seen, HashSet::from(["blob-1-record-0".to_string()]));
+    other
+        .commit_blob(&blob(&contoso, "blob-2", 3))
+        .await
+        .expect("commit through the other handle");
+    assert_eq!(
+        daemon
+            .seen_records("contoso", &asked)
+            .await
+            .expect("seen")
+            .len(),
+        2,
+        "the exact lookup reads the other handle's commit"
+    );
+    daemon
+        .commit_blob(&blob(&contoso, "blob-3", 3))
+        .await
+        .expect("commit");
+    let seen = daemon
+        .seen_records_here("contoso", &asked)
+        .await
+        .expect("seen");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(daemon
+        .seen_records_here("fabrikam", &asked)
+        .await
+        .expect("seen")
+        .is_empty());
+}
+
 pub(crate) async fn reopening_runs_the_migrations_again_and_keeps_the_data(fixture: Fixture) {
     let store = fixture.open().await;
     store

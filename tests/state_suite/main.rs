@@ -89,6 +89,7 @@ suite!(
     a_committed_blob_is_remembered_with_its_records_and_checkpoint,
     reopening_runs_the_migrations_again_and_keeps_the_data,
     record_ids_committed_through_another_handle_are_seen,
+    the_memory_lookup_sees_this_handles_commits_at_once,
     pruning_forgets_expired_blobs_and_old_record_ids,
     reset_forgets_one_stream_or_every_stream,
     dead_letters_come_back_newest_first,
@@ -171,6 +172,64 @@ pub(crate) async fn committed(store: &dyn StateStore, stream: &StreamKey, id: &s
         .await
         .expect("read committed blobs")
         .contains(id)
+}
+
+/// SQLite answers `seen_records_here` from memory: another handle's commit is not read until an exact
+/// lookup (that is the database round trip a blob's later chunks save), and an Id `\n` cannot be stored in
+/// a set row is not remembered in memory either (memory follows the table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_answers_the_memory_lookup_without_reading_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let daemon = SqliteStore::open(&path).await.expect("open");
+    let other = SqliteStore::open(&path).await.expect("open again");
+    let contoso = stream("contoso");
+    let mut first = blob(&contoso, "blob-1", 2);
+    first.record_ids.push("torn\nid".into());
+    daemon.commit_blob(&first).await.expect("commit");
+    other
+        .commit_blob(&blob(&contoso, "blob-2", 2))
+        .await
+        .expect("commit through the other handle");
+    let asked = ["blob-1-record-0", "blob-2-record-0", "torn\nid"];
+    // The set is built at the first lookup, from the table: both commits are in it.
+    assert_eq!(
+        daemon
+            .seen_records_here("contoso", &asked)
+            .await
+            .expect("seen")
+            .len(),
+        2
+    );
+    other
+        .commit_blob(&blob(&contoso, "blob-3", 2))
+        .await
+        .expect("commit through the other handle");
+    let later = ["blob-3-record-0"];
+    assert!(
+        daemon
+            .seen_records_here("contoso", &later)
+            .await
+            .expect("seen")
+            .is_empty(),
+        "answered from memory"
+    );
+    assert_eq!(
+        daemon
+            .seen_records("contoso", &later)
+            .await
+            .expect("seen")
+            .len(),
+        1
+    );
+    assert_eq!(
+        daemon
+            .seen_records_here("contoso", &later)
+            .await
+            .expect("seen")
+            .len(),
+        1
+    );
 }
 
 /// Record Ids written one row each by earlier versions (schema 1's `seen_records`) still count after the

@@ -5,11 +5,16 @@
 //! the daemon's CPU. Instead a commit appends **one row per blob** (`seen_record_sets`: the blob's Ids joined
 //! by `\n`, an `AUTOINCREMENT` key), and lookups go to an in-memory set per tenant.
 //!
-//! The memory set follows the table, never the other way round: before each lookup it reads the rows added
-//! since the last one it applied (`id > last`), whoever wrote them (this process's committer, or another
-//! process such as `replay`); after a prune or reset it is dropped and rebuilt from the table at the next
-//! lookup. It can therefore only ever hold Ids that *were* committed: a stale entry makes a record look
-//! delivered only if it once was, never hides an undelivered one.
+//! The memory set follows the table, never the other way round: an exact lookup (`seen_records`) first
+//! reads the rows added since the last one it applied (`id > last`), whoever wrote them (this process's
+//! committer, or another process sharing the file); a commit through this handle adds its Ids once it is
+//! written; after a prune or reset the set is dropped and rebuilt from the table at the next lookup. It can
+//! therefore only ever hold Ids that *were* committed: a stale entry makes a record look delivered only if
+//! it once was, never hides an undelivered one.
+//!
+//! A memory lookup (`seen_records_here`, a blob's later chunks) skips the read: each read is a round trip
+//! to sqlx's worker thread and back (two thread wake-ups, SQLite's file locks), one per 100-record chunk.
+//! Another process's commits then count from the next blob's first chunk on.
 //!
 //! Rows of the version-1 table `seen_records` (one row per Id, written by earlier versions) are read when
 //! the set is built and pruned as before; nothing writes them any more.
@@ -21,6 +26,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, SqlitePool};
+
+use crate::state::CommitBatch;
 
 /// Schema version 3: record Ids as one row per committed blob.
 pub(super) const MIGRATION_3: &str = r#"
@@ -101,6 +108,25 @@ impl SeenIds {
     pub(super) fn invalidate(&mut self) {
         self.tenants = None;
         self.last_row = 0;
+    }
+
+    /// Whether the set has been built from the table (and not invalidated since).
+    pub(super) fn is_built(&self) -> bool {
+        self.tenants.is_some()
+    }
+
+    /// Adds the Ids of a batch this process has just committed (those [`pack`] stores), so that lookups
+    /// that do not read the table see them at once. Nothing when the set is not built: building reads them.
+    pub(super) fn committed(&mut self, batch: &CommitBatch) {
+        let Some(tenants) = self.tenants.as_mut() else {
+            return;
+        };
+        for blob in &batch.blobs {
+            let set = tenants.entry(blob.stream.tenant.clone()).or_default();
+            for id in storable(&blob.record_ids) {
+                set.insert(id);
+            }
+        }
     }
 
     /// Which of `record_ids` are in the tenant's set (as owned strings).
@@ -185,12 +211,9 @@ pub(super) async fn prune(pool: &SqlitePool, oldest_kept: &str) -> Result<u64, s
 /// The Ids joined by `\n` and how many, leaving out empty ones and ones that contain `\n` (see the module
 /// docs).
 pub(super) fn pack(record_ids: &[String]) -> (String, usize) {
-    let storable = record_ids
-        .iter()
-        .filter(|id| !id.is_empty() && !id.contains('\n'));
     let mut packed = String::with_capacity(record_ids.len() * 37);
     let mut count = 0;
-    for id in storable {
+    for id in storable(record_ids) {
         if count > 0 {
             packed.push('\n');
         }
@@ -198,6 +221,14 @@ pub(super) fn pack(record_ids: &[String]) -> (String, usize) {
         count += 1;
     }
     (packed, count)
+}
+
+/// The Ids a set row can hold: not empty, no `\n`.
+fn storable(record_ids: &[String]) -> impl Iterator<Item = &str> {
+    record_ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !id.is_empty() && !id.contains('\n'))
 }
 
 /// The Ids of a set row (what [`pack`] wrote).
