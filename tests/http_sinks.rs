@@ -340,7 +340,7 @@ async fn hec_dead_letters_an_invalid_event_alone_and_resends_the_others() {
         &bad_id,
         "2025-11-20T10:00:00",
     );
-    let events: std::sync::Arc<[_]> = all.into();
+    let events = std::sync::Arc::new(all);
     let report = deliver_all(sink.as_mut(), batches(&events, Format::Json)).await;
     assert_eq!(report.delivered, 4);
     assert_eq!(report.rejected.len(), 1);
@@ -523,7 +523,7 @@ async fn sentinel_rejects_an_event_over_1_mb_and_delivers_the_rest() {
     let mut sink = sentinel(&server, &secret).await;
     let mut all: Vec<_> = http_sink_kit::events(4, 10).to_vec();
     all.extend(http_sink_kit::events(1, 1_100_000).iter().cloned());
-    let events: std::sync::Arc<[_]> = all.into();
+    let events = std::sync::Arc::new(all);
     let report = deliver_all(sink.as_mut(), batches(&events, Format::Json)).await;
     assert_eq!(report.delivered, 4);
     assert_eq!(report.rejected.len(), 1);

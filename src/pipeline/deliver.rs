@@ -22,7 +22,7 @@ use crate::telemetry::Metrics;
 /// Events of one blob on their way to every sink.
 pub(crate) struct Batch {
     pub tenant: Arc<str>,
-    pub events: Arc<[Event]>,
+    pub events: Arc<Vec<Event>>,
     pub tracker: Arc<BlobTracker>,
 }
 

@@ -4,7 +4,7 @@
 //! Stream sinks (file, stdout, syslog) send each batch as it comes.
 //!
 //! A joined group keeps every batch it took, so each event's acknowledgement, dead letter and blob tracker
-//! stay those of its own blob.
+//! stay those of its own blob; its events are the batches' own, numbered across them ([`EventList`]).
 
 use std::sync::Arc;
 
@@ -13,57 +13,42 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::Batch;
-use crate::event::Event;
-use crate::sink::Gathering;
+use crate::sink::{EventList, Gathering};
 
 /// The batches of one send, and their events in order.
 pub(crate) struct Group {
     /// The tenant of every batch in the group.
     pub tenant: Arc<str>,
-    /// The events of all batches, in arrival order.
-    pub events: Arc<[Event]>,
+    /// The events of all batches, in arrival order (shared with the batches, not copied).
+    pub events: EventList,
     /// The batches, released together once the group is delivered.
     pub batches: Vec<Arc<Batch>>,
-    /// For each event, the index of its batch in `batches` (empty for a single batch).
-    owners: Vec<u32>,
 }
 
 // === impl Group ===
 
 impl Group {
-    /// A group of one batch: its events are shared, not copied.
+    /// A group of one batch.
     fn single(batch: Arc<Batch>) -> Group {
-        Group {
-            tenant: batch.tenant.clone(),
-            events: batch.events.clone(),
-            batches: vec![batch],
-            owners: Vec::new(),
-        }
+        Group::join(vec![batch])
     }
 
     /// Batches of one tenant joined into one list of events.
     fn join(batches: Vec<Arc<Batch>>) -> Group {
-        debug_assert!(batches.len() > 1);
+        debug_assert!(!batches.is_empty());
         debug_assert!(batches
             .iter()
             .all(|batch| batch.tenant == batches[0].tenant));
-        let mut events = Vec::new();
-        let mut owners = Vec::new();
-        for (index, batch) in batches.iter().enumerate() {
-            events.extend(batch.events.iter().cloned());
-            owners.extend(std::iter::repeat_n(index as u32, batch.events.len()));
-        }
         Group {
             tenant: batches[0].tenant.clone(),
-            events: events.into(),
+            events: EventList::joined(batches.iter().map(|batch| batch.events.clone())),
             batches,
-            owners,
         }
     }
 
     /// The batch that event `index` of the group came from.
     pub fn batch_of(&self, index: usize) -> &Batch {
-        let owner = self.owners.get(index).copied().unwrap_or(0) as usize;
+        let owner = self.events.chunk_of(index);
         debug_assert!(owner < self.batches.len());
         &self.batches[owner.min(self.batches.len() - 1)]
     }
@@ -125,10 +110,6 @@ impl Gatherer {
             count += batch.events.len();
             batches.push(batch);
         }
-        Some(if batches.len() == 1 {
-            Group::single(batches.remove(0))
-        } else {
-            Group::join(batches)
-        })
+        Some(Group::join(batches))
     }
 }

@@ -411,7 +411,7 @@ impl StreamTask {
     async fn dispatch(&self, tracker: &Arc<BlobTracker>, events: Vec<Event>) -> bool {
         let batch = Arc::new(Batch {
             tenant: self.tenant.clone(),
-            events: events.into(),
+            events: Arc::new(events),
             tracker: tracker.clone(),
         });
         tracker.expect(self.sinks.len());

@@ -19,16 +19,92 @@ pub struct EncodedItem {
 #[derive(Debug, Clone)]
 pub struct EncodedBatch {
     tenant: Arc<str>,
-    events: Arc<[Event]>,
+    events: EventList,
     items: Vec<EncodedItem>,
     buf: Vec<u8>,
 }
 
+/// The events a batch is encoded from, numbered from 0: one blob chunk's events, or several chunks' (an HTTP
+/// sink's gathered send). The chunks are shared, never copied: joining copied every event of every gathered
+/// batch (its strings and models) once per send.
+#[derive(Debug, Clone, Default)]
+pub struct EventList {
+    chunks: Vec<Arc<Vec<Event>>>,
+    /// Where each chunk ends in the joined numbering (ascending; the last is the length).
+    ends: Vec<usize>,
+}
+
+// === impl EventList ===
+
+impl EventList {
+    /// The events of several chunks, numbered in order.
+    pub fn joined(chunks: impl IntoIterator<Item = Arc<Vec<Event>>>) -> EventList {
+        let mut list = EventList::default();
+        for chunk in chunks {
+            let end = list.len() + chunk.len();
+            list.chunks.push(chunk);
+            list.ends.push(end);
+        }
+        list
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// True when there is no event.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Which chunk event `index` is in (the position in [`joined`](Self::joined)'s order).
+    pub fn chunk_of(&self, index: usize) -> usize {
+        self.ends.partition_point(|&end| end <= index)
+    }
+
+    /// Event `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<&Event> {
+        let chunk = self.chunk_of(index);
+        let start = match chunk {
+            0 => 0,
+            _ => self.ends[chunk - 1],
+        };
+        self.chunks.get(chunk)?.get(index - start)
+    }
+}
+
+impl From<Arc<Vec<Event>>> for EventList {
+    fn from(chunk: Arc<Vec<Event>>) -> EventList {
+        EventList::joined([chunk])
+    }
+}
+
+impl From<Vec<Event>> for EventList {
+    fn from(events: Vec<Event>) -> EventList {
+        EventList::joined([Arc::new(events)])
+    }
+}
+
+impl std::ops::Index<usize> for EventList {
+    type Output = Event;
+
+    /// Event `index`; like a slice, out of range is a bug and panics.
+    fn index(&self, index: usize) -> &Event {
+        match self.get(index) {
+            Some(event) => event,
+            None => panic!("event {index} of a list of {}", self.len()),
+        }
+    }
+}
+
 /// A first capacity for a batch buffer: the records' own bytes plus room for what a format adds. Growing a
 /// buffer of a few hundred KiB by doubling copied it several times per batch.
-fn estimated_bytes(events: &[Event]) -> usize {
+fn estimated_bytes(events: &EventList) -> usize {
     events
+        .chunks
         .iter()
+        .flat_map(|chunk| chunk.iter())
         .map(|event| event.record.raw.len() + 512)
         .sum()
 }
@@ -40,9 +116,10 @@ impl EncodedBatch {
     pub fn encode(
         format: Format,
         tenant: Arc<str>,
-        events: Arc<[Event]>,
+        events: impl Into<EventList>,
         indices: impl IntoIterator<Item = usize>,
     ) -> EncodedBatch {
+        let events = events.into();
         let mut buf = Vec::with_capacity(estimated_bytes(&events));
         let mut items = Vec::with_capacity(events.len());
         for index in indices {
@@ -123,5 +200,58 @@ impl EncodedBatch {
             items,
             buf,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NormalizeContext, Record};
+
+    fn chunk(ids: &[&str]) -> Arc<Vec<Event>> {
+        let context = NormalizeContext::new("contoso");
+        let events = ids
+            .iter()
+            .map(|id| {
+                let raw = format!(r#"{{"Id":"{id}","RecordType":28}}"#);
+                let record = Record::from_json(raw.into_bytes()).expect("record");
+                Event::passthrough(record, &context)
+            })
+            .collect();
+        Arc::new(events)
+    }
+
+    #[test]
+    fn joined_chunks_are_numbered_in_order_without_copies() {
+        let first = chunk(&["a", "b"]);
+        let second = chunk(&[]);
+        let third = chunk(&["c"]);
+        let list = EventList::joined([first.clone(), second, third.clone()]);
+        assert_eq!(list.len(), 3);
+        let ids: Vec<&str> = (0..3).map(|i| list[i].record.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(
+            (0..3).map(|i| list.chunk_of(i)).collect::<Vec<_>>(),
+            [0, 0, 2]
+        );
+        assert!(list.get(3).is_none());
+        assert!(std::ptr::eq(&list[2], &third[0]), "shared, not copied");
+        assert!(std::ptr::eq(&list[1], &first[1]));
+        assert!(EventList::default().is_empty());
+    }
+
+    #[test]
+    fn a_batch_over_joined_chunks_encodes_each_event_once() {
+        let list = EventList::joined([chunk(&["a"]), chunk(&["b", "c"])]);
+        let batch = EncodedBatch::encode(Format::Json, "contoso".into(), list, [2, 0]);
+        let ids: Vec<&str> = batch
+            .iter()
+            .map(|(event, _)| event.record.id.as_str())
+            .collect();
+        assert_eq!(ids, ["c", "a"]);
+        assert_eq!(
+            batch.payload(&batch.items()[0]),
+            br#"{"Id":"c","RecordType":28}"#
+        );
     }
 }

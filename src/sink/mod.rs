@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use batch::{EncodedBatch, EncodedItem};
+pub use batch::{EncodedBatch, EncodedItem, EventList};
 pub use file::FileSinkConfig;
 pub use stdout::StdoutSinkConfig;
 

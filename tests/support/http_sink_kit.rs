@@ -16,8 +16,8 @@ pub const PIPELINE_BATCH: usize = 500;
 
 /// `n` ATP-like events with unique Ids, CreationTimes spread over five days of November 2025, and a `Padding`
 /// field of `pad` bytes.
-pub fn events(n: usize, pad: usize) -> Arc<[Event]> {
-    (0..n)
+pub fn events(n: usize, pad: usize) -> Arc<Vec<Event>> {
+    let events: Vec<Event> = (0..n)
         .map(|i| {
             let id = uuid::Uuid::new_v4().to_string();
             let creation_time = format!(
@@ -38,7 +38,8 @@ pub fn events(n: usize, pad: usize) -> Arc<[Event]> {
             });
             event_from(raw, &id, &creation_time)
         })
-        .collect()
+        .collect();
+    Arc::new(events)
 }
 
 /// An event of type 28 with this raw record.
@@ -60,7 +61,7 @@ pub fn event_from(raw: serde_json::Value, id: &str, creation_time: &str) -> Even
 }
 
 /// The events in pipeline-sized batches.
-pub fn batches(events: &Arc<[Event]>, format: Format) -> Vec<EncodedBatch> {
+pub fn batches(events: &Arc<Vec<Event>>, format: Format) -> Vec<EncodedBatch> {
     (0..events.len())
         .step_by(PIPELINE_BATCH)
         .map(|start| {

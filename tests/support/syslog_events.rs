@@ -35,14 +35,14 @@ const KINDS: [(&str, i64); 4] = [
 
 /// `count` events; every third raw record is pretty-printed so that its bytes contain raw newlines, and every
 /// 50th carries a large attachment list (about 12 KB) when `large` is true.
-pub fn events(count: usize, seed: &str, large: bool) -> Arc<[Event]> {
+pub fn events(count: usize, seed: &str, large: bool) -> Arc<Vec<Event>> {
     let context = NormalizeContext {
         tenant: TENANT.into(),
         fetched_at: chrono::Utc::now(),
         dataset: "Audit.General".into(),
         include_original: true,
     };
-    (0..count)
+    let events: Vec<Event> = (0..count)
         .map(|index| {
             let (operation, record_type) = KINDS[index % KINDS.len()];
             let id = format!("{seed}-{index:06}-4c1e-9a7e-2f4a0b6c8d10");
@@ -86,11 +86,12 @@ pub fn events(count: usize, seed: &str, large: bool) -> Arc<[Event]> {
             };
             Event::from_record(record, &context)
         })
-        .collect()
+        .collect();
+    Arc::new(events)
 }
 
 /// Batches of `size` events encoded as `json` (the raw records).
-pub fn batches(events: &Arc<[Event]>, size: usize) -> Vec<EncodedBatch> {
+pub fn batches(events: &Arc<Vec<Event>>, size: usize) -> Vec<EncodedBatch> {
     (0..events.len())
         .step_by(size)
         .map(|start| {

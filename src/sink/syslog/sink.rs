@@ -314,7 +314,6 @@ impl Sink for SyslogSink {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use bytes::Bytes;
 
@@ -336,7 +335,7 @@ mod tests {
             dataset: "Audit.General".into(),
             include_original: false,
         };
-        let events: Arc<[Event]> = vec![Event::from_record(record, &context)].into();
+        let events = vec![Event::from_record(record, &context)];
         EncodedBatch::encode(Format::Json, "contoso".into(), events, 0..1)
     }
 

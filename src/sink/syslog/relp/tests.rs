@@ -1,7 +1,6 @@
 //! RELP session behaviour against a scripted local server (the real-rsyslog tests are in `tests/syslog_relp.rs`):
 //! the window bounds unanswered transactions, answers map to outcomes, a broken session asks for a resend.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +19,7 @@ fn batch(count: usize) -> EncodedBatch {
         dataset: "Audit.General".into(),
         include_original: false,
     };
-    let events: Arc<[Event]> = (0..count)
+    let events: Vec<Event> = (0..count)
         .map(|index| {
             let record = Record {
                 raw: Bytes::from(format!("{{\"Id\":\"id-{index}\"}}")),
