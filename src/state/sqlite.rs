@@ -174,27 +174,23 @@ impl SqliteStore {
             .await
             .map_err(self.db("open the commit connection"))?;
         let now = Utc::now();
-        let result = match lease {
+        let written = match lease {
             None => commit::unfenced(connection, batch, now).await.map(Ok),
             Some(lease) => commit::fenced(connection, batch, lease, now)
                 .await
-                .map(|held| {
-                    if held {
-                        Ok(())
-                    } else {
-                        Err(lease::fenced(lease))
-                    }
-                }),
+                .map(|rows| rows.ok_or_else(|| lease::fenced(lease))),
         };
-        let result = result.unwrap_or_else(|error| {
-            writer.discard();
-            Err(self.db("commit")(error))
-        });
-        if result.is_ok() {
-            // Before the pipeline releases these Ids from its in-flight set, so no later chunk misses them.
-            self.seen.lock().await.0.committed(batch);
-        }
-        result
+        let set_rows = match written {
+            Ok(Ok(set_rows)) => set_rows,
+            Ok(Err(fenced)) => return Err(fenced),
+            Err(error) => {
+                writer.discard();
+                return Err(self.db("commit")(error));
+            }
+        };
+        // Before the pipeline releases these Ids from its in-flight set, so no later chunk misses them.
+        self.seen.lock().await.0.committed(batch, &set_rows);
+        Ok(())
     }
 
     /// Which of `record_ids` the tenant's set holds; with `sync` (or when the set is not built yet) after
@@ -512,5 +508,51 @@ fn dead_letter_from_row(row: sqlx::sqlite::SqliteRow) -> DeadLetter {
         sink: row.get(7),
         reason: row.get(8),
         payload: row.get(9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BlobCommit, StreamKey};
+
+    /// The commit returns its set rows' keys, so the in-memory set does not read its own rows back.
+    #[tokio::test]
+    async fn a_commit_through_this_handle_is_not_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        assert!(store
+            .seen_records("contoso", &["r1"])
+            .await
+            .expect("build the set")
+            .is_empty());
+        let now = Utc::now();
+        let blob = |id: &str, records: &[&str]| BlobCommit {
+            stream: StreamKey {
+                tenant: "contoso".into(),
+                content_type: "Audit.General".into(),
+            },
+            content_id: id.into(),
+            content_created: now,
+            content_expiration: now + chrono::Duration::days(7),
+            record_ids: records.iter().map(|r| (*r).to_owned()).collect(),
+            checkpoint: Some(now),
+        };
+        let batch = CommitBatch {
+            blobs: vec![blob("b1", &["r1"]), blob("b2", &[]), blob("b3", &["r3"])],
+            checkpoints: Vec::new(),
+        };
+        store.commit(&batch).await.expect("commit");
+        assert_eq!(store.seen.lock().await.0.last_row(), 2, "two set rows");
+        assert_eq!(
+            store
+                .seen_records_here("contoso", &["r1", "r3"])
+                .await
+                .expect("seen")
+                .len(),
+            2
+        );
     }
 }

@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
-use sqlx::{Arguments, Encode, Executor, Sqlite, Type};
+use sqlx::{Arguments, Encode, Executor, Row, Sqlite, Type};
 
 use super::super::{time_text, CommitBatch, Lease};
 use super::{lease, seen};
@@ -31,29 +31,42 @@ const UPSERT_CHECKPOINT: &str =
     "INSERT INTO streams (stream, tenant, content_type, checkpoint, updated_at) VALUES (?, ?, ?, ?, ?) \
      ON CONFLICT (stream) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at;\n";
 
-/// Commits `batch` at `now`.
+/// Commits `batch` at `now`; returns the keys of the record-Id set rows written, in order.
 pub(super) async fn unfenced(
     connection: &mut SqliteConnection,
     batch: &CommitBatch,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<i64>, sqlx::Error> {
     let now = time_text(now);
     let (body, arguments) = statements(batch, None, &now)?;
     let sql = format!("BEGIN IMMEDIATE;\n{body}COMMIT;");
-    connection
-        .execute(sqlx::query_with(&sql, arguments))
+    set_rows(connection, &sql, arguments).await
+}
+
+/// Runs the statements of a commit; the only rows they return are the set rows' keys. Keys that do not
+/// decode (never expected) are given as none: the commit stands, and the set reads its rows back.
+async fn set_rows<'q>(
+    connection: &mut SqliteConnection,
+    sql: &'q str,
+    arguments: SqliteArguments<'q>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = connection
+        .fetch_all(sqlx::query_with(sql, arguments))
         .await?;
-    Ok(())
+    let keys: Option<Vec<i64>> = rows.iter().map(|row| row.try_get(0).ok()).collect();
+    debug_assert!(keys.is_some(), "set row keys are integers");
+    Ok(keys.unwrap_or_default())
 }
 
 /// Commits `batch` at `now` only while `lease` is still held (checked first, under SQLite's write lock, so
-/// no takeover can interleave); false, with nothing written, when it is not.
+/// no takeover can interleave); `None`, with nothing written, when it is not; else the keys of the
+/// record-Id set rows written.
 pub(super) async fn fenced(
     connection: &mut SqliteConnection,
     batch: &CommitBatch,
     lease: &Lease,
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
     debug_assert!(
         batch.holds_only(&lease.stream),
         "a fenced batch holds only its lease's stream"
@@ -63,13 +76,10 @@ pub(super) async fn fenced(
     connection.execute("BEGIN IMMEDIATE").await?;
     if !lease::check_fence(connection, lease).await? {
         connection.execute("ROLLBACK").await?;
-        return Ok(false);
+        return Ok(None);
     }
     let sql = format!("{body}COMMIT;");
-    connection
-        .execute(sqlx::query_with(&sql, arguments))
-        .await?;
-    Ok(true)
+    set_rows(connection, &sql, arguments).await.map(Some)
 }
 
 /// The statements of `batch` (without `BEGIN`/`COMMIT`) and their arguments, in order.

@@ -110,6 +110,12 @@ impl SeenIds {
         self.last_row = 0;
     }
 
+    /// The key of the last set row applied.
+    #[cfg(test)]
+    pub(super) fn last_row(&self) -> i64 {
+        self.last_row
+    }
+
     /// Whether the set has been built from the table (and not invalidated since).
     pub(super) fn is_built(&self) -> bool {
         self.tenants.is_some()
@@ -117,7 +123,11 @@ impl SeenIds {
 
     /// Adds the Ids of a batch this process has just committed (those [`pack`] stores), so that lookups
     /// that do not read the table see them at once. Nothing when the set is not built: building reads them.
-    pub(super) fn committed(&mut self, batch: &CommitBatch) {
+    ///
+    /// `rows` are the keys of the set rows the commit wrote. When they follow the last row applied with no
+    /// gap (no other handle wrote one in between; keys only grow), they count as applied, and the next
+    /// sync does not read them back.
+    pub(super) fn committed(&mut self, batch: &CommitBatch, rows: &[i64]) {
         let Some(tenants) = self.tenants.as_mut() else {
             return;
         };
@@ -126,6 +136,13 @@ impl SeenIds {
             for id in storable(&blob.record_ids) {
                 set.insert(id);
             }
+        }
+        let consecutive = rows
+            .iter()
+            .zip(self.last_row + 1..)
+            .all(|(row, expected)| *row == expected);
+        if consecutive {
+            self.last_row += rows.len() as i64;
         }
     }
 
@@ -189,8 +206,10 @@ impl SeenIds {
 
 /// Appends one set row for a committed blob's Ids (none for a blob without records): tenant, committed at,
 /// count and the Ids as [`pack`] joins them.
+/// Returns the row's key, so that the set can skip reading its own rows back (see [`SeenIds::committed`]).
 pub(super) const INSERT_SET: &str =
-    "INSERT INTO seen_record_sets (tenant, committed_at, record_count, record_ids) VALUES (?, ?, ?, ?);\n";
+    "INSERT INTO seen_record_sets (tenant, committed_at, record_count, record_ids) VALUES (?, ?, ?, ?) \
+     RETURNING id;\n";
 
 /// Forgets the Ids committed before `oldest_kept`; returns how many.
 pub(super) async fn prune(pool: &SqlitePool, oldest_kept: &str) -> Result<u64, sqlx::Error> {
@@ -276,6 +295,51 @@ mod tests {
         assert!(!ids.contains(&guid.to_uppercase()));
         assert!(!ids.contains("a-B"));
         assert_eq!((ids.guids.len(), ids.others.len()), (1, 1));
+    }
+
+    #[test]
+    fn own_set_rows_count_as_applied_only_when_no_other_row_came_between() {
+        let stream = crate::state::StreamKey {
+            tenant: "contoso".into(),
+            content_type: "Audit.General".into(),
+        };
+        let now = chrono::Utc::now();
+        let batch = CommitBatch {
+            blobs: vec![crate::state::BlobCommit {
+                stream,
+                content_id: "blob-1".into(),
+                content_created: now,
+                content_expiration: now,
+                record_ids: vec!["r1".into(), "torn\nid".into()],
+                checkpoint: None,
+            }],
+            checkpoints: Vec::new(),
+        };
+        let mut unbuilt = SeenIds::default();
+        unbuilt.committed(&batch, &[1]);
+        assert!(!unbuilt.is_built(), "building reads the table");
+        assert_eq!(unbuilt.last_row, 0);
+
+        let mut seen = SeenIds {
+            tenants: Some(HashMap::new()),
+            last_row: 4,
+        };
+        seen.committed(&batch, &[5, 6]);
+        assert_eq!(
+            seen.last_row, 6,
+            "rows 5 and 6 are ours: nothing to read back"
+        );
+        assert_eq!(
+            seen.seen("contoso", &["r1", "torn\nid", "r2"]),
+            HashSet::from(["r1".to_owned()])
+        );
+        seen.committed(&batch, &[8]);
+        assert_eq!(
+            seen.last_row, 6,
+            "row 7 is another handle's: the next sync reads from 7"
+        );
+        seen.committed(&batch, &[]);
+        assert_eq!(seen.last_row, 6);
     }
 
     #[test]
