@@ -200,7 +200,7 @@ async fn run_with(
                 committer: committer.clone(),
                 in_flight_ids: in_flight_ids.clone(),
                 normalize: NormalizeContext {
-                    tenant: tenant.name.clone(),
+                    tenant: tenant.name.as_str().into(),
                     fetched_at: chrono::Utc::now(),
                     dataset: "o365.atp".into(),
                     include_original: false,

@@ -22,7 +22,7 @@ pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
     event_fields(event, &mut o);
     o.object("organization", |org| {
         org.text("id", event.common.organization_id.as_deref());
-        org.text("name", Some(event.tenant.as_str()));
+        org.text("name", Some(&event.tenant));
     });
     o.object("observer", |obs| {
         obs.str("vendor", "Microsoft");

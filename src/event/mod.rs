@@ -20,6 +20,7 @@ pub mod time;
 pub mod url_click;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -116,12 +117,12 @@ impl Record {
 /// What normalization needs beyond the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalizeContext {
-    /// The configured tenant name (ECS `organization.name`, LEEF `tenant`).
-    pub tenant: String,
+    /// The configured tenant name (ECS `organization.name`, LEEF `tenant`); shared by every event.
+    pub tenant: Arc<str>,
     /// When the record's blob was fetched (ECS `event.created`).
     pub fetched_at: DateTime<Utc>,
-    /// ECS `event.dataset`; `o365.atp` unless configured.
-    pub dataset: String,
+    /// ECS `event.dataset`; `o365.atp` unless configured; shared by every event.
+    pub dataset: Arc<str>,
     /// Whether ECS output carries the raw record text in `event.original`.
     pub include_original: bool,
 }
@@ -131,11 +132,11 @@ impl NormalizeContext {
     pub const DEFAULT_DATASET: &'static str = "o365.atp";
 
     /// A context for `tenant`, fetched now, with the default dataset and no `event.original`.
-    pub fn new(tenant: impl Into<String>) -> NormalizeContext {
+    pub fn new(tenant: impl Into<Arc<str>>) -> NormalizeContext {
         NormalizeContext {
             tenant: tenant.into(),
             fetched_at: Utc::now(),
-            dataset: Self::DEFAULT_DATASET.to_owned(),
+            dataset: Self::DEFAULT_DATASET.into(),
             include_original: false,
         }
     }
@@ -143,7 +144,7 @@ impl NormalizeContext {
 
 impl Default for NormalizeContext {
     fn default() -> Self {
-        NormalizeContext::new(String::new())
+        NormalizeContext::new("")
     }
 }
 
@@ -195,9 +196,9 @@ pub struct Event {
     /// Whether the record was decoded into its model ([`Event::from_record`]); false for a
     /// [`passthrough`](Event::passthrough) event, which only the `json` format may encode.
     pub(crate) modeled: bool,
-    pub(crate) tenant: String,
+    pub(crate) tenant: Arc<str>,
     pub(crate) fetched_at: DateTime<Utc>,
-    pub(crate) dataset: String,
+    pub(crate) dataset: Arc<str>,
     pub(crate) include_original: bool,
 }
 

@@ -1,7 +1,12 @@
 //! The unit a sink sends: events encoded in the sink's format, in one buffer.
+//!
+//! Each payload is followed by `\n` in the buffer (not part of the payload), so a line-oriented sink (file,
+//! stdout) writes the buffer as it is ([`EncodedBatch::lines`]) instead of copying every payload again.
 
 use std::ops::Range;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::encode::{self, Format};
 use crate::event::Event;
@@ -21,7 +26,8 @@ pub struct EncodedBatch {
     tenant: Arc<str>,
     events: EventList,
     items: Vec<EncodedItem>,
-    buf: Vec<u8>,
+    /// Every item's payload followed by `\n`, in item order.
+    buf: Bytes,
 }
 
 /// The events a batch is encoded from, numbered from 0: one blob chunk's events, or several chunks' (an HTTP
@@ -133,12 +139,13 @@ impl EncodedBatch {
                 event: index,
                 payload: start..buf.len(),
             });
+            buf.push(b'\n');
         }
         EncodedBatch {
             tenant,
             events,
             items,
-            buf,
+            buf: buf.into(),
         }
     }
 
@@ -167,6 +174,11 @@ impl EncodedBatch {
         &self.buf[item.payload.clone()]
     }
 
+    /// Every payload followed by `\n`, in order: the batch as lines (shared, not copied).
+    pub fn lines(&self) -> Bytes {
+        self.buf.clone()
+    }
+
     /// The event an item was encoded from.
     pub fn event(&self, item: &EncodedItem) -> &Event {
         &self.events[item.event]
@@ -193,12 +205,13 @@ impl EncodedBatch {
                 event: item.event,
                 payload: start..buf.len(),
             });
+            buf.push(b'\n');
         }
         EncodedBatch {
             tenant: self.tenant.clone(),
             events: self.events.clone(),
             items,
-            buf,
+            buf: buf.into(),
         }
     }
 }

@@ -21,7 +21,6 @@ pub struct StdoutSinkConfig {
 pub(crate) struct StdoutSink {
     name: String,
     out: tokio::io::Stdout,
-    buf: Vec<u8>,
 }
 
 impl StdoutSink {
@@ -29,7 +28,6 @@ impl StdoutSink {
         StdoutSink {
             name: config.name.clone(),
             out: tokio::io::stdout(),
-            buf: Vec::new(),
         }
     }
 }
@@ -37,12 +35,7 @@ impl StdoutSink {
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
-        self.buf.clear();
-        for (_, payload) in batch.iter() {
-            self.buf.extend_from_slice(payload);
-            self.buf.push(b'\n');
-        }
-        let result = match self.out.write_all(&self.buf).await {
+        let result = match self.out.write_all(&batch.lines()).await {
             Ok(()) => self.out.flush().await,
             Err(error) => Err(error),
         };

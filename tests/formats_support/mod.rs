@@ -11,12 +11,12 @@ use chrono::{TimeZone, Utc};
 /// The context every golden test uses: tenant `contoso`, fetched at 2025-12-01T08:00:00Z.
 pub fn ctx() -> NormalizeContext {
     NormalizeContext {
-        tenant: "contoso".to_owned(),
+        tenant: "contoso".into(),
         fetched_at: Utc
             .with_ymd_and_hms(2025, 12, 1, 8, 0, 0)
             .single()
             .expect("valid date"),
-        dataset: NormalizeContext::DEFAULT_DATASET.to_owned(),
+        dataset: NormalizeContext::DEFAULT_DATASET.into(),
         include_original: false,
     }
 }
