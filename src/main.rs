@@ -98,7 +98,9 @@ enum Command {
 enum StateAction {
     /// Per stream: checkpoint, lag, committed blobs, dead letters.
     Show,
-    /// Forget checkpoints and committed blobs (of one stream with --tenant), so the next run starts over.
+    /// Forget checkpoints and committed blobs, so the next run starts over. With --tenant (one stream) the
+    /// record Ids already delivered are kept: nothing is delivered twice (use `replay` to send a span
+    /// again). Without it, every stream and every record Id is forgotten.
     Reset {
         /// Tenant name.
         #[arg(long)]

@@ -83,7 +83,9 @@ pub async fn state_dead_letters(config_path: Option<&Path>, limit: u32) -> anyho
     Ok(())
 }
 
-/// Forgets checkpoints and committed blobs (of one stream, or all): the next run starts over.
+/// Forgets checkpoints and committed blobs (of one stream, or all): the next run starts over. One stream
+/// keeps the tenant's delivered record Ids (the next run fetches its blobs again and delivers only what was
+/// never delivered); a reset of everything forgets them too (the next run delivers the last 7 days again).
 pub async fn state_reset(
     config_path: Option<&Path>,
     tenant: Option<&str>,
@@ -98,11 +100,18 @@ pub async fn state_reset(
                 content_type: content_type.unwrap_or("Audit.General").to_string(),
             };
             store.reset(Some(&stream)).await?;
-            println!("reset {stream}");
+            println!(
+                "reset {stream}: checkpoint and committed blobs forgotten; the record Ids already \
+                 delivered are kept, so the next run fetches its blobs again but delivers only records \
+                 never delivered (to send a span again: replay --since)"
+            );
         }
         None => {
             store.reset(None).await?;
-            println!("reset every stream");
+            println!(
+                "reset every stream: checkpoints, committed blobs and delivered record Ids forgotten; \
+                 the next run delivers the last 7 days again"
+            );
         }
     }
     Ok(())
