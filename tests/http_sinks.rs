@@ -465,6 +465,78 @@ async fn sentinel(
 }
 
 #[tokio::test]
+async fn sentinel_takes_its_token_with_a_certificate() {
+    let server = SentinelServer::new(TENANT, CLIENT, "app-secret");
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("app.key");
+    let certificate_file = dir.path().join("app.crt");
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("the openssl CLI runs (Debian package openssl; scripts/test.sh installs it)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let (key, certificate) = (
+        key_file.to_str().unwrap(),
+        certificate_file.to_str().unwrap(),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sentinel",
+        "-keyout",
+        key,
+        "-out",
+        certificate,
+    ]);
+    server.register_certificate(openssl(&[
+        "rsa",
+        "-in",
+        key,
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+    ]));
+    let url = spawn(server.router()).await;
+    let mut sink = build(json!({
+        "type": "sentinel", "name": "sentinel", "endpoint": url, "login_url": url,
+        "dcr_id": server.dcr_id, "stream": server.stream, "tenant_id": TENANT, "client_id": CLIENT,
+        "certificate_file": certificate, "private_key_file": key,
+    }));
+    let delivered = events(10, 10);
+    let report = deliver_all(sink.as_mut(), batches(&delivered, Format::Json)).await;
+    assert_eq!(server.log.violations(), Vec::<String>::new());
+    assert_eq!(report.delivered, 10);
+    assert_eq!(server.ids(), ids(&delivered));
+    assert_eq!(
+        *server.assertions.lock().unwrap(),
+        1,
+        "one token, by assertion"
+    );
+
+    // A certificate whose key the server does not know gets no token: nothing is acknowledged.
+    server.register_certificate(b"not the key".to_vec());
+    server.revoke();
+    let batch = batches(&events(1, 10), Format::Json).remove(0);
+    assert!(matches!(
+        sink.send(&batch).await,
+        atp_forwarder::sink::SendOutcome::Retry { .. }
+    ));
+}
+
+#[tokio::test]
 async fn sentinel_delivers_thousands_of_events_in_gzip_requests_under_1_mb() {
     let server = SentinelServer::new(TENANT, CLIENT, "app-secret");
     let secret = secret_file("app-secret");
@@ -581,6 +653,21 @@ fn config_problems_name_their_keys() {
             "client_secret_file"
         ]
     );
+    let keys = problems(
+        json!({"type": "sentinel", "name": "s", "endpoint": "https://dce", "dcr_id": "dcr-1",
+        "stream": "Custom-X", "tenant_id": TENANT, "client_id": CLIENT,
+        "client_secret_env": "ATPF_UNSET_SENTINEL_SECRET", "certificate_file": "/x.crt"}),
+    );
+    assert_eq!(
+        keys,
+        ["certificate_file"],
+        "a secret or a certificate, not both"
+    );
+    let keys = problems(
+        json!({"type": "sentinel", "name": "s", "endpoint": "https://dce", "dcr_id": "dcr-1",
+        "stream": "Custom-X", "tenant_id": TENANT, "client_id": CLIENT, "certificate_file": "/x.crt"}),
+    );
+    assert_eq!(keys, ["private_key_file"]);
     let unknown = serde_json::from_value::<atp_forwarder::sink::SinkConfig>(
         json!({"type": "splunk_hec", "name": "s", "url": "https://s", "tokn_file": "/x"}),
     );

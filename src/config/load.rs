@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::secret::resolve_credential_path;
 use super::{read_secret_env, read_secret_file, Config, StateBackend, TenantConfig};
-use crate::auth::ClientCertificate;
+use crate::auth::{AssertionAlg, ClientCertificate, Credential};
 
 /// Prefix of environment overrides: `ATP_FORWARDER__COLLECTOR__POLL_INTERVAL=30s`.
 const ENV_PREFIX: &str = "ATP_FORWARDER";
@@ -302,68 +302,90 @@ impl super::StateConfig {
 /// `client_secret_env`) or a certificate (`certificate_file` + `private_key_file`); returns (key, problem)
 /// pairs.
 fn resolve_credentials(tenant: &mut TenantConfig) -> Vec<(&'static str, String)> {
-    let mut problems = Vec::new();
-    let secret_keys = [
-        tenant.client_secret_file.is_some(),
-        tenant.client_secret_env.is_some(),
-    ];
-    let certificate_keys = [
-        tenant.certificate_file.is_some(),
-        tenant.private_key_file.is_some(),
-    ];
-    let uses_secret = secret_keys.contains(&true);
-    let uses_certificate = certificate_keys.contains(&true);
+    let keys = CredentialKeys {
+        client_secret_file: tenant.client_secret_file.as_deref(),
+        client_secret_env: tenant.client_secret_env.as_deref(),
+        certificate_file: tenant.certificate_file.as_deref(),
+        private_key_file: tenant.private_key_file.as_deref(),
+        assertion: tenant.assertion,
+    };
+    match resolve_credential(&keys) {
+        Ok(Credential::Secret(secret)) => tenant.client_secret = Some(secret),
+        Ok(Credential::Certificate(certificate)) => tenant.certificate = Some(certificate),
+        Err(problems) => return problems,
+    }
+    Vec::new()
+}
+
+/// The keys that name an app registration's credential, in a tenant or in the `sentinel` sink.
+pub(crate) struct CredentialKeys<'a> {
+    /// `client_secret_file`.
+    pub client_secret_file: Option<&'a Path>,
+    /// `client_secret_env`.
+    pub client_secret_env: Option<&'a str>,
+    /// `certificate_file`.
+    pub certificate_file: Option<&'a Path>,
+    /// `private_key_file`.
+    pub private_key_file: Option<&'a Path>,
+    /// `assertion`.
+    pub assertion: AssertionAlg,
+}
+
+/// Reads exactly one of a client secret (`client_secret_file` or `client_secret_env`) or a certificate
+/// (`certificate_file` + `private_key_file`, relative names looked up in `$CREDENTIALS_DIRECTORY` first);
+/// else every problem as (key, message).
+pub(crate) fn resolve_credential(
+    keys: &CredentialKeys<'_>,
+) -> Result<Credential, Vec<(&'static str, String)>> {
+    let uses_secret = keys.client_secret_file.is_some() || keys.client_secret_env.is_some();
+    let uses_certificate = keys.certificate_file.is_some() || keys.private_key_file.is_some();
+    let problem = |key: &'static str, message: String| Err(vec![(key, message)]);
     if uses_secret && uses_certificate {
-        problems.push((
+        return problem(
             "certificate_file",
             "set either a client secret (client_secret_file / client_secret_env) or a certificate \
              (certificate_file + private_key_file), not both"
                 .into(),
-        ));
-        return problems;
+        );
     }
     if uses_certificate {
-        match (&tenant.certificate_file, &tenant.private_key_file) {
+        return match (keys.certificate_file, keys.private_key_file) {
             (Some(certificate), Some(key)) => {
                 let certificate = resolve_credential_path(certificate);
                 let key = resolve_credential_path(key);
-                match ClientCertificate::load(&certificate, &key, tenant.assertion) {
-                    Ok(loaded) => tenant.certificate = Some(Arc::new(loaded)),
-                    Err(error) => problems.push(("certificate_file", error.to_string())),
+                match ClientCertificate::load(&certificate, &key, keys.assertion) {
+                    Ok(loaded) => Ok(Credential::Certificate(Arc::new(loaded))),
+                    Err(error) => problem("certificate_file", error.to_string()),
                 }
             }
-            (Some(_), None) => problems.push((
+            (Some(_), None) => problem(
                 "private_key_file",
                 "missing: certificate_file needs the PEM private key of the certificate".into(),
-            )),
-            _ => problems.push((
+            ),
+            _ => problem(
                 "certificate_file",
                 "missing: private_key_file needs the PEM certificate registered for the app".into(),
-            )),
-        }
-        return problems;
+            ),
+        };
     }
-    match (&tenant.client_secret_file, &tenant.client_secret_env) {
-        (Some(file), None) => match read_secret_file(file) {
-            Ok(secret) => tenant.client_secret = Some(secret),
-            Err(error) => problems.push(("client_secret_file", error.to_string())),
-        },
-        (None, Some(name)) => match read_secret_env(name) {
-            Ok(secret) => tenant.client_secret = Some(secret),
-            Err(error) => problems.push(("client_secret_env", error.to_string())),
-        },
-        (Some(_), Some(_)) => problems.push((
+    match (keys.client_secret_file, keys.client_secret_env) {
+        (Some(file), None) => read_secret_file(file)
+            .map(Credential::Secret)
+            .or_else(|error| problem("client_secret_file", error.to_string())),
+        (None, Some(name)) => read_secret_env(name)
+            .map(Credential::Secret)
+            .or_else(|error| problem("client_secret_env", error.to_string())),
+        (Some(_), Some(_)) => problem(
             "client_secret_file",
             "set either client_secret_file or client_secret_env, not both".into(),
-        )),
-        (None, None) => problems.push((
+        ),
+        (None, None) => problem(
             "client_secret_file",
             "missing secret: set client_secret_file (or client_secret_env), or certificate_file + \
              private_key_file"
                 .into(),
-        )),
+        ),
     }
-    problems
 }
 
 #[cfg(test)]

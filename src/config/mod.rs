@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use limits::InputLimits;
+pub(crate) use load::{resolve_credential, CredentialKeys};
 pub use load::{ConfigError, Problem};
 pub use secret::{read_bounded, read_secret_env, read_secret_file, Secret, SecretError};
 pub use tenant::{Cloud, Endpoints, TenantConfig};

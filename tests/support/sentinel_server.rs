@@ -1,6 +1,9 @@
 //! A strict Azure Monitor Logs Ingestion API and token endpoint on loopback: the token request must ask for
 //! the monitor scope; the ingestion request must carry that token, `api-version=2023-01-01`, a gzip'd JSON
 //! array of objects with `TimeGenerated`, and stay within 1 MB compressed and uncompressed (else 413).
+//! The client authenticates with its secret, or, once a certificate is registered
+//! ([`SentinelServer::register_certificate`]), with a client assertion (RS256 JWT) signed by its key:
+//! `iss` = `sub` = client id, `aud` = this token endpoint, not expired.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -36,6 +39,10 @@ pub struct SentinelServer {
     pub received: Mutex<Vec<String>>,
     /// (compressed, uncompressed) size of each ingestion request.
     pub sizes: Mutex<Vec<(usize, usize)>>,
+    /// The registered certificate's RSA public key (PKCS#1 DER), when assertions are accepted.
+    pub assertion_key: Mutex<Option<Vec<u8>>>,
+    /// Client assertions accepted.
+    pub assertions: Mutex<u32>,
 }
 
 impl SentinelServer {
@@ -51,7 +58,15 @@ impl SentinelServer {
             token: Mutex::new(String::new()),
             received: Mutex::new(Vec::new()),
             sizes: Mutex::new(Vec::new()),
+            assertion_key: Mutex::new(None),
+            assertions: Mutex::new(0),
         })
+    }
+
+    /// Registers the app's certificate by its RSA public key (PKCS#1 DER): client assertions signed with
+    /// its key are accepted from now on.
+    pub fn register_certificate(&self, public_key_pkcs1_der: Vec<u8>) {
+        *self.assertion_key.lock().unwrap() = Some(public_key_pkcs1_der);
     }
 
     pub fn router(self: &Arc<Self>) -> axum::Router {
@@ -108,9 +123,17 @@ async fn token(
             .cloned()
             .zip(form.get("client_secret").cloned()),
     };
+    let authenticated = match form.get("client_assertion") {
+        Some(assertion) => {
+            form.get("client_assertion_type").map(String::as_str)
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && valid_assertion(&server, &tenant, assertion)
+        }
+        None => credentials == Some((server.client_id.clone(), server.client_secret.clone())),
+    };
     let valid = tenant == server.tenant_id
         && form.get("grant_type").map(String::as_str) == Some("client_credentials")
-        && credentials == Some((server.client_id.clone(), server.client_secret.clone()));
+        && authenticated;
     if !valid {
         return (
             StatusCode::UNAUTHORIZED,
@@ -122,6 +145,49 @@ async fn token(
     *server.token.lock().unwrap() = issued.clone();
     Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": issued}))
         .into_response()
+}
+
+/// An RS256 client assertion of the registered key, for this client and this token endpoint.
+fn valid_assertion(server: &SentinelServer, tenant: &str, assertion: &str) -> bool {
+    use base64::Engine as _;
+    let Some(key) = server.assertion_key.lock().unwrap().clone() else {
+        return false;
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return false;
+    };
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+    };
+    let (Some(header_json), Some(claims), Some(signature)) =
+        (decode(header), decode(payload), decode(signature))
+    else {
+        return false;
+    };
+    let header_json: Value = serde_json::from_slice(&header_json).unwrap_or_default();
+    let claims: Value = serde_json::from_slice(&claims).unwrap_or_default();
+    let signed = format!("{header}.{payload}");
+    let signature_ok =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &key)
+            .verify(signed.as_bytes(), &signature)
+            .is_ok();
+    let now = chrono::Utc::now().timestamp();
+    let ok = signature_ok
+        && header_json["alg"] == "RS256"
+        && header_json["x5t"].is_string()
+        && claims["iss"] == server.client_id.as_str()
+        && claims["sub"] == server.client_id.as_str()
+        && claims["aud"]
+            .as_str()
+            .is_some_and(|aud| aud.ends_with(&format!("/{tenant}/oauth2/v2.0/token")))
+        && claims["exp"].as_i64().is_some_and(|exp| exp > now);
+    if ok {
+        *server.assertions.lock().unwrap() += 1;
+    }
+    ok
 }
 
 async fn ingest(

@@ -7,8 +7,9 @@
 //! `{"TimeGenerated": …, "RawData": <line>}`. The DCR's stream must declare the columns it keeps.
 //!
 //! Authentication: a bearer token for `https://monitor.azure.com/.default` (`https://monitor.azure.us/.default`
-//! in the gcc-high and dod clouds) from the app's client credentials, cached and refreshed early by
-//! [`TokenSource`]; a 401 forces a new token before the retry. Acknowledged on a 2xx answer (204).
+//! in the gcc-high and dod clouds) from the app's client credentials — a client secret, or a certificate
+//! whose key signs a client assertion, as for the tenants — cached and refreshed early by [`TokenSource`];
+//! a 401 forces a new token before the retry. Acknowledged on a 2xx answer (204).
 
 use std::path::PathBuf;
 
@@ -16,14 +17,14 @@ use chrono::{SecondsFormat, Utc};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
-use super::config::{check_url, http_sink_config, problem, resolve_secret, Problems};
+use super::config::{check_url, http_sink_config, problem, Problems};
 use super::core::body::{is_text, write_json_string, write_json_value};
 use super::core::body::{Fragments, Framing};
 use super::core::outcome::Outcomes;
 use super::core::service::{Auth, HttpCore};
 use super::retry::{error_chain, verdict_of, Verdict};
-use crate::auth::{Credential, TokenRequest, TokenSource};
-use crate::config::{Cloud, Secret};
+use crate::auth::{AssertionAlg, Credential, TokenRequest, TokenSource};
+use crate::config::{resolve_credential, Cloud, CredentialKeys};
 use crate::encode::Format;
 use crate::event::Event;
 use crate::sink::{EncodedBatch, SendOutcome, Sink, SinkError};
@@ -54,21 +55,31 @@ http_sink_config! {
         pub tenant_id: String,
         /// Application (client) id of that app registration.
         pub client_id: String,
-        /// File holding the app's client secret.
+        /// File holding the app's client secret (or `client_secret_env`, or a certificate).
         #[serde(default)]
         pub client_secret_file: Option<PathBuf>,
         /// Environment variable holding the client secret (instead of `client_secret_file`).
         #[serde(default)]
         pub client_secret_env: Option<String>,
+        /// PEM certificate registered for the app (certificate credentials instead of a secret); a
+        /// relative name is looked up in `$CREDENTIALS_DIRECTORY` first.
+        #[serde(default)]
+        pub certificate_file: Option<PathBuf>,
+        /// PEM private key of `certificate_file` (RSA, PKCS#8 or PKCS#1, unencrypted).
+        #[serde(default)]
+        pub private_key_file: Option<PathBuf>,
+        /// How the client assertion is signed: `rs256` (default) or `ps256`.
+        #[serde(default)]
+        pub assertion: AssertionAlg,
         /// `commercial` (default), `gcc`, `gcc-high` or `dod`: selects the token authority and scope.
         #[serde(default)]
         pub cloud: Cloud,
         /// Token authority override (wins over `cloud`), e.g. a proxy or a test server.
         #[serde(default)]
         pub login_url: Option<String>,
-        /// The resolved client secret (filled by validation).
+        /// The resolved client secret or certificate (filled by validation).
         #[serde(skip)]
-        pub(crate) client_secret: Option<Secret>,
+        pub(crate) credential: Option<Credential>,
     }
 }
 
@@ -106,18 +117,20 @@ impl SentinelSinkConfig {
                 problem(&mut problems, key, &format!("`{value}` is not a GUID"));
             }
         }
-        self.client_secret = resolve_secret(
-            &mut problems,
-            "client_secret",
-            self.client_secret_file.as_deref(),
-            self.client_secret_env.as_deref(),
-        );
-        if self.client_secret_file.is_none() && self.client_secret_env.is_none() {
-            problem(
-                &mut problems,
-                "client_secret_file",
-                "required (or client_secret_env)",
-            );
+        let keys = CredentialKeys {
+            client_secret_file: self.client_secret_file.as_deref(),
+            client_secret_env: self.client_secret_env.as_deref(),
+            certificate_file: self.certificate_file.as_deref(),
+            private_key_file: self.private_key_file.as_deref(),
+            assertion: self.assertion,
+        };
+        match resolve_credential(&keys) {
+            Ok(credential) => self.credential = Some(credential),
+            Err(found) => {
+                for (key, message) in found {
+                    problem(&mut problems, key, &message);
+                }
+            }
         }
         problems
     }
@@ -135,13 +148,10 @@ impl SentinelSinkConfig {
 pub(crate) fn build_sentinel(config: &SentinelSinkConfig) -> Result<Box<dyn Sink>, SinkError> {
     let common = config.common(MAX_REQUEST_BYTES, true);
     let core = HttpCore::new(&common)?;
-    let secret = config
-        .client_secret
-        .clone()
-        .ok_or_else(|| SinkError::Config {
-            sink: config.name.clone(),
-            message: "the client secret was not resolved; validate the config first".into(),
-        })?;
+    let credential = config.credential.clone().ok_or_else(|| SinkError::Config {
+        sink: config.name.clone(),
+        message: "the credential was not resolved; validate the config first".into(),
+    })?;
     // The token endpoint always gets certificate verification (tls_verify concerns the endpoint only).
     let token_http = reqwest::Client::builder()
         .use_rustls_tls()
@@ -165,7 +175,7 @@ pub(crate) fn build_sentinel(config: &SentinelSinkConfig) -> Result<Box<dyn Sink
                 config.tenant_id
             ),
             client_id: config.client_id.clone(),
-            credential: Credential::Secret(secret),
+            credential,
             scope: config.scope().to_string(),
         },
         token_http,
