@@ -141,7 +141,7 @@ impl Config {
                     problem(key("publisher_id"), format!("`{publisher}` is not a GUID"));
                 }
             }
-            for (field, message) in resolve_credentials(tenant) {
+            if let Err((field, message)) = resolve_credentials(tenant) {
                 problem(key(field), message);
             }
             if tenant.content_types.is_empty() {
@@ -299,9 +299,9 @@ impl super::StateConfig {
 }
 
 /// Resolves a tenant's credential: exactly one of a client secret (`client_secret_file` or
-/// `client_secret_env`) or a certificate (`certificate_file` + `private_key_file`); returns (key, problem)
-/// pairs.
-fn resolve_credentials(tenant: &mut TenantConfig) -> Vec<(&'static str, String)> {
+/// `client_secret_env`) or a certificate (`certificate_file` + `private_key_file`); else the problem as
+/// (key, message).
+fn resolve_credentials(tenant: &mut TenantConfig) -> Result<(), (&'static str, String)> {
     let keys = CredentialKeys {
         client_secret_file: tenant.client_secret_file.as_deref(),
         client_secret_env: tenant.client_secret_env.as_deref(),
@@ -309,12 +309,11 @@ fn resolve_credentials(tenant: &mut TenantConfig) -> Vec<(&'static str, String)>
         private_key_file: tenant.private_key_file.as_deref(),
         assertion: tenant.assertion,
     };
-    match resolve_credential(&keys) {
-        Ok(Credential::Secret(secret)) => tenant.client_secret = Some(secret),
-        Ok(Credential::Certificate(certificate)) => tenant.certificate = Some(certificate),
-        Err(problems) => return problems,
+    match resolve_credential(&keys)? {
+        Credential::Secret(secret) => tenant.client_secret = Some(secret),
+        Credential::Certificate(certificate) => tenant.certificate = Some(certificate),
     }
-    Vec::new()
+    Ok(())
 }
 
 /// The keys that name an app registration's credential, in a tenant or in the `sentinel` sink.
@@ -333,13 +332,13 @@ pub(crate) struct CredentialKeys<'a> {
 
 /// Reads exactly one of a client secret (`client_secret_file` or `client_secret_env`) or a certificate
 /// (`certificate_file` + `private_key_file`, relative names looked up in `$CREDENTIALS_DIRECTORY` first);
-/// else every problem as (key, message).
+/// else the problem as (key, message).
 pub(crate) fn resolve_credential(
     keys: &CredentialKeys<'_>,
-) -> Result<Credential, Vec<(&'static str, String)>> {
+) -> Result<Credential, (&'static str, String)> {
     let uses_secret = keys.client_secret_file.is_some() || keys.client_secret_env.is_some();
     let uses_certificate = keys.certificate_file.is_some() || keys.private_key_file.is_some();
-    let problem = |key: &'static str, message: String| Err(vec![(key, message)]);
+    let problem = |key: &'static str, message: String| Err((key, message));
     if uses_secret && uses_certificate {
         return problem(
             "certificate_file",

@@ -28,12 +28,7 @@ pub(crate) struct Group {
 // === impl Group ===
 
 impl Group {
-    /// A group of one batch.
-    fn single(batch: Arc<Batch>) -> Group {
-        Group::join(vec![batch])
-    }
-
-    /// Batches of one tenant joined into one list of events.
+    /// Batches of one tenant (one or more) joined into one list of events.
     fn join(batches: Vec<Arc<Batch>>) -> Group {
         debug_assert!(!batches.is_empty());
         debug_assert!(batches
@@ -88,7 +83,7 @@ impl Gatherer {
             },
         };
         let Some(gathering) = self.gathering else {
-            return Some(Group::single(first));
+            return Some(Group::join(vec![first]));
         };
         let deadline = Instant::now() + gathering.timeout;
         let mut count = first.events.len();

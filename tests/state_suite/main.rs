@@ -175,8 +175,8 @@ pub(crate) async fn committed(store: &dyn StateStore, stream: &StreamKey, id: &s
 }
 
 /// SQLite answers `seen_records_here` from memory: another handle's commit is not read until an exact
-/// lookup (that is the database round trip a blob's later chunks save), and an Id `\n` cannot be stored in
-/// a set row is not remembered in memory either (memory follows the table).
+/// lookup (that is the database round trip a blob's later chunks save); an Id with a `\n`, which a set row
+/// cannot store, is not in memory either (memory follows the table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_answers_the_memory_lookup_without_reading_the_table() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -126,11 +126,7 @@ impl SentinelSinkConfig {
         };
         match resolve_credential(&keys) {
             Ok(credential) => self.credential = Some(credential),
-            Err(found) => {
-                for (key, message) in found {
-                    problem(&mut problems, key, &message);
-                }
-            }
+            Err((key, message)) => problem(&mut problems, key, &message),
         }
         problems
     }
