@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use atp_forwarder::emulator::{EmulatorConfig, ThrottleStyle};
+use atp_forwarder::emulator::{EmulatorConfig, ExpectedRecord, ThrottleStyle};
 use rand::{Rng, SeedableRng};
 use support::*;
 
@@ -447,10 +447,99 @@ async fn sigterm_mid_run_exits_0_in_time_and_the_next_run_repeats_nothing_commit
     );
     let counts = id_counts(&delivered);
     let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let missing: Vec<&ExpectedRecord> = expected
+        .iter()
+        .filter(|r| !counts.contains_key(&r.id))
+        .collect();
+    if !missing.is_empty() {
+        let (blobs, ids) = committed(&work.path("state/state.db")).await;
+        let described: Vec<String> = missing
+            .iter()
+            .take(20)
+            .map(|r| {
+                format!(
+                    "{} (blob {}, blob committed: {}, Id committed: {}, committed before the signal: {})",
+                    r.id,
+                    r.content_id,
+                    blobs.contains(&r.content_id),
+                    ids.contains(&r.id),
+                    committed_ids.contains(&r.id)
+                )
+            })
+            .collect();
+        panic!(
+            "{} of {} records never delivered (first run {first_run}, in all {}):\n{}\nfirst run:\n{}\nsecond run:\n{}",
+            missing.len(),
+            expected.len(),
+            delivered.len(),
+            described.join("\n"),
+            tail(&log(&work, "term.log")),
+            tail(&text(&output))
+        );
+    }
+    emulator.shutdown().await;
+}
+
+/// A blob that no attempt of a poll could read holds the checkpoint and is fetched at a later poll, however
+/// old it is: that poll lists from it, not only `relist` back. (Failed blobs were forgotten when the next
+/// poll began, so one older than `relist` was never fetched again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_no_attempt_of_a_poll_could_read_is_fetched_at_a_later_poll_however_old() {
+    let _serial = SERIAL.lock().await;
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(6 * 3600);
+        config.blob_interval = Duration::from_secs(20 * 60);
+        config.records_per_blob = 20;
+        config.atp_fraction = 0.6;
+        let faults = &mut config.faults;
+        // About 7 of the 18 blobs (which ones depends on the content ids, i.e. on the clock).
+        faults.unavailable_blob_fraction = 0.4;
+        // A poll's attempts at one blob: 8 requests (the API client) for each of 5 reads. Two polls give up
+        // on it, the third gets it. (The second poll of a run may still start from the stored checkpoint;
+        // the third lists from what the run holds in memory.)
+        faults.unavailable_times = 80;
+        faults.unavailable_retry_after = Some(Duration::ZERO);
+    })
+    .await;
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let work = Workdir::new();
+    // Every blob is older than `relist`: only the checkpoint brings a poll back to them.
+    let config = work.config(&emulator.base_url(), SECRET, "relist = \"1m\"");
+    let mut child = spawn_run(&work, &config, false, "unavailable.log");
+    let delivered_all = wait_for(Duration::from_secs(180), || {
+        let counts = id_counts(&work.delivered());
+        expected.iter().all(|r| counts.contains_key(&r.id))
+    })
+    .await;
+    signal(&child, "TERM");
+    let status = child.wait().expect("wait");
+    let log = log(&work, "unavailable.log");
+    let counts = id_counts(&work.delivered());
+    let missing = expected
+        .iter()
+        .filter(|r| !counts.contains_key(&r.id))
+        .count();
     assert!(
-        expected.iter().all(|r| counts.contains_key(&r.id)),
-        "everything delivered in the end"
+        delivered_all,
+        "{missing} of {} records never delivered:\n{}",
+        expected.len(),
+        tail(&log)
     );
+    assert!(
+        emulator.stats().faults.unavailable_answers >= 80,
+        "a blob stayed unavailable for two whole polls: {:?}",
+        emulator.stats().faults
+    );
+    assert!(
+        log.contains("could not be read this cycle"),
+        "a poll left a blob for the next one:\n{}",
+        tail(&log)
+    );
+    assert!(
+        counts.values().all(|count| *count == 1),
+        "nothing delivered twice"
+    );
+    assert!(status.success(), "exit code after SIGTERM: {status:?}");
     emulator.shutdown().await;
 }
 

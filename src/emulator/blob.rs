@@ -76,36 +76,64 @@ fn serve(
             format!("Content requested with the key {content_id} has already expired. Content older than 7 days cannot be retrieved."),
         ));
     }
+    if blob.faults.unavailable
+        && first_fetches_fail(
+            inner,
+            tenant,
+            content_id,
+            inner.cfg.faults.unavailable_times,
+        )
+    {
+        inner.stat(|s| s.faults.unavailable_answers += 1);
+        let mut fault = ApiFault::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AF50000",
+            "An internal error occurred. Retry the request.",
+        );
+        fault.retry_after = inner
+            .cfg
+            .faults
+            .unavailable_retry_after
+            .map(|wait| wait.as_secs());
+        return Err(fault);
+    }
     inner.stat(|s| s.blobs_served += 1);
     if blob.faults.malformed {
         inner.stat(|s| s.faults.malformed_blobs += 1);
         return Ok(json_response(Body::from(malformed_body(content_id)), None));
     }
     let writer = BlobWriter::new(&blob, inner.ctx(tenant), inner.cfg.atp_fraction);
-    if blob.faults.truncated || blob.faults.reset {
-        let mut failed = lock(&inner.failed_fetches);
-        let n = failed
-            .entry((tenant.to_ascii_lowercase(), content_id.to_owned()))
-            .or_default();
-        if *n < inner.cfg.faults.truncate_times {
-            *n += 1;
-            drop(failed);
-            let full = writer.collect();
-            let len = full.len();
-            let keep = if blob.faults.truncated { len / 2 } else { 0 };
-            inner.stat(|s| {
-                if blob.faults.truncated {
-                    s.faults.truncated_bodies += 1;
-                } else {
-                    s.faults.connection_resets += 1;
-                }
-            });
-            return Ok(json_response(cut_body(full, keep), Some(len)));
-        }
+    if (blob.faults.truncated || blob.faults.reset)
+        && first_fetches_fail(inner, tenant, content_id, inner.cfg.faults.truncate_times)
+    {
+        let full = writer.collect();
+        let len = full.len();
+        let keep = if blob.faults.truncated { len / 2 } else { 0 };
+        inner.stat(|s| {
+            if blob.faults.truncated {
+                s.faults.truncated_bodies += 1;
+            } else {
+                s.faults.connection_resets += 1;
+            }
+        });
+        return Ok(json_response(cut_body(full, keep), Some(len)));
     }
     let records = blob.records + u64::from(blob.duplicate_of.is_some());
     inner.stat(|s| s.records_served += records);
     Ok(json_response(writer.into_body(), None))
+}
+
+/// Counts a fetch of a faulty blob; true while it is one of the first `times` (which fail).
+fn first_fetches_fail(inner: &Inner, tenant: &str, content_id: &str, times: u32) -> bool {
+    let mut failed = lock(&inner.failed_fetches);
+    let count = failed
+        .entry((tenant.to_ascii_lowercase(), content_id.to_owned()))
+        .or_default();
+    if *count >= times {
+        return false;
+    }
+    *count += 1;
+    true
 }
 
 fn json_response(body: Body, content_length: Option<usize>) -> Response {

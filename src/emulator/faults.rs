@@ -40,6 +40,14 @@ pub struct FaultConfig {
     pub connection_reset_fraction: f64,
     /// How many fetches of a truncated/reset blob fail before it is served whole.
     pub truncate_times: u32,
+    /// Share of blobs whose first `unavailable_times` fetches answer 503 AF50000 (a passing outage of the
+    /// service that stores them: retried, and left for a later poll once every attempt is used).
+    pub unavailable_blob_fraction: f64,
+    /// How many fetches of an unavailable blob answer 503 before it is served.
+    pub unavailable_times: u32,
+    /// `Retry-After` sent with those 503 answers (whole seconds, 0 allowed); `None` sends none.
+    #[serde(with = "humantime_serde")]
+    pub unavailable_retry_after: Option<Duration>,
     /// Share of blobs whose body is never JSON (poison blobs; their records are not expected).
     pub malformed_blob_fraction: f64,
     /// Share of blobs that appear in listings (and can be fetched) only `late_by` after their
@@ -86,6 +94,9 @@ impl Default for FaultConfig {
             truncated_blob_fraction: 0.0,
             connection_reset_fraction: 0.0,
             truncate_times: 1,
+            unavailable_blob_fraction: 0.0,
+            unavailable_times: 1,
+            unavailable_retry_after: None,
             malformed_blob_fraction: 0.0,
             late_blob_fraction: 0.0,
             late_by: Duration::from_secs(2 * 3600),
@@ -105,12 +116,13 @@ pub(crate) struct BlobFaults {
     pub expired: bool,
     pub truncated: bool,
     pub reset: bool,
+    pub unavailable: bool,
     pub duplicate: bool,
 }
 
 impl BlobFaults {
-    /// Deterministic choice for a blob. A blob is at most one of expired / malformed / truncated / reset
-    /// (in that order of precedence); late and duplicate combine with anything.
+    /// Deterministic choice for a blob. A blob is at most one of expired / malformed / truncated / reset /
+    /// unavailable (in that order of precedence); late and duplicate combine with anything.
     pub(crate) fn choose(cfg: &FaultConfig, seed: u64, content_id: &str) -> Self {
         let roll =
             |kind: &str, p: f64| p > 0.0 && unit(hash_all(seed, &["fault", kind, content_id])) < p;
@@ -119,12 +131,18 @@ impl BlobFaults {
         let truncated = !expired && !malformed && roll("truncated", cfg.truncated_blob_fraction);
         let reset =
             !expired && !malformed && !truncated && roll("reset", cfg.connection_reset_fraction);
+        let unavailable = !expired
+            && !malformed
+            && !truncated
+            && !reset
+            && roll("unavailable", cfg.unavailable_blob_fraction);
         Self {
             late: roll("late", cfg.late_blob_fraction),
             malformed,
             expired,
             truncated,
             reset,
+            unavailable,
             duplicate: roll("duplicate", cfg.duplicate_record_fraction),
         }
     }

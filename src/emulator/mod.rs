@@ -44,7 +44,8 @@
 //! `atp_fraction`, `page_size`, `next_page_header`, `window_error_code`, `huge_blob_bytes`, `anchor`,
 //! `public_base_url`, `live` ([`LiveArrivals`]) and `faults` ([`FaultConfig`]: `requests_per_minute`,
 //! `budget_window`, `throttle_style`, `retry_after`, `server_error_every`/`_burst`/`_status`,
-//! `truncated_blob_fraction`, `connection_reset_fraction`, `truncate_times`, `malformed_blob_fraction`,
+//! `truncated_blob_fraction`, `connection_reset_fraction`, `truncate_times`,
+//! `unavailable_blob_fraction`/`unavailable_times`/`unavailable_retry_after`, `malformed_blob_fraction`,
 //! `late_blob_fraction`/`late_by`, `duplicate_record_fraction`, `expired_blob_fraction`, `start_min_interval`,
 //! `clock_skew_secs`).
 //! Each field is documented where it is declared. Presets: [`EmulatorConfig::single_tenant`] and
@@ -169,6 +170,10 @@ impl EmulatorConfig {
                 f.duplicate_record_fraction,
             ),
             ("faults.expired_blob_fraction", f.expired_blob_fraction),
+            (
+                "faults.unavailable_blob_fraction",
+                f.unavailable_blob_fraction,
+            ),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 problems.push(format!("{key}: {v} is not between 0 and 1"));

@@ -88,7 +88,7 @@ pub(crate) struct Inner {
     pub stats: Mutex<EmulatorStats>,
     pub budget: Mutex<Budget>,
     pub api_requests: AtomicU64,
-    /// Failed fetches so far per (tenant, content id), for truncation/reset faults.
+    /// Failed fetches so far per (tenant, content id), for truncation/reset/unavailable faults.
     pub failed_fetches: Mutex<HashMap<(String, String), u32>>,
     pub ctxs: HashMap<String, TenantCtx>,
     /// Time of the last subscription start call per tenant (lowercase id).

@@ -51,6 +51,8 @@ pub struct FaultStats {
     pub truncated_bodies: u64,
     /// Blob fetches whose connection broke before any body byte.
     pub connection_resets: u64,
+    /// 503 answers to fetches of an unavailable blob.
+    pub unavailable_answers: u64,
     /// Non-JSON blob bodies served.
     pub malformed_blobs: u64,
     /// Times a late blob was left out of a listing (or refused with AF20050) because it was not visible yet.

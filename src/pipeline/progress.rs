@@ -1,10 +1,16 @@
 //! What a stream has in flight, and the checkpoint that follows from it.
 //!
-//! The checkpoint is the oldest `contentCreated` among blobs listed but not committed (in flight or failed
-//! this cycle), or — when there is none — the end of the last listed window. It never passes a blob that is
-//! not fully acknowledged.
+//! The checkpoint is the oldest `contentCreated` among blobs listed but not committed (in flight, or failed
+//! and not yet listed again), or — when there is none — the end of the last listed window. It never passes
+//! a blob that is not fully acknowledged.
+//!
+//! A blob that could not be read stays *failed* until a later poll cycle lists past its `contentCreated`:
+//! listed again it is in flight again; not listed any more (expired), it is gone and no longer holds the
+//! checkpoint. Forgetting failed blobs when a cycle *started* let the checkpoint pass them before they were
+//! listed again: a blob older than `relist` was then never fetched again, and a cycle begun just before a
+//! shutdown (and left at once) persisted a checkpoint past every blob the shutdown had interrupted.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -14,10 +20,16 @@ use super::held::HeldLease;
 use crate::api::ContentBlob;
 use crate::state::StreamKey;
 
+/// A blob's place in the order of `contentCreated` (then content id).
+type BlobKey = (DateTime<Utc>, String);
+
 #[derive(Default)]
 struct Inner {
-    in_flight: BTreeSet<(DateTime<Utc>, String)>,
-    failed: BTreeSet<(DateTime<Utc>, String)>,
+    in_flight: BTreeSet<BlobKey>,
+    /// Blobs that could not be read, with the cycle they failed in.
+    failed: BTreeMap<BlobKey, u64>,
+    /// The current poll cycle (counted from 0).
+    cycle: u64,
     listed_until: Option<DateTime<Utc>>,
 }
 
@@ -59,26 +71,39 @@ impl StreamProgress {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts a poll cycle: blobs that failed in the last one will be listed and tried again.
+    /// Starts a poll cycle: blobs that failed in an earlier one are fetched again when listed again. They
+    /// keep holding the checkpoint until then (see [`relisted`](Self::relisted)).
     pub(crate) fn start_cycle(&self) {
-        self.lock().failed.clear();
+        self.lock().cycle += 1;
     }
 
     /// True when the blob is in flight or failed in this cycle (not to be fetched again now).
     pub(crate) fn is_known(&self, blob: &ContentBlob) -> bool {
         let key = (blob.content_created, blob.content_id.clone());
         let inner = self.lock();
-        inner.in_flight.contains(&key) || inner.failed.contains(&key)
+        inner.in_flight.contains(&key) || inner.failed.get(&key) == Some(&inner.cycle)
     }
 
-    /// Registers listed blobs before the listing end may move the checkpoint.
+    /// Registers listed blobs before the listing end may move the checkpoint (a blob that failed in an
+    /// earlier cycle is in flight again).
     pub(crate) fn register(&self, blobs: &[ContentBlob]) {
         let mut inner = self.lock();
         for blob in blobs {
-            inner
-                .in_flight
-                .insert((blob.content_created, blob.content_id.clone()));
+            let key = (blob.content_created, blob.content_id.clone());
+            inner.failed.remove(&key);
+            inner.in_flight.insert(key);
         }
+    }
+
+    /// This cycle has listed (and registered) everything created before `until`: a blob that failed in an
+    /// earlier cycle and is older was either listed again (and is in flight now) or is not listed any more
+    /// (expired, or committed by another replica); it no longer holds the checkpoint.
+    pub(crate) fn relisted(&self, until: DateTime<Utc>) {
+        let mut inner = self.lock();
+        let cycle = inner.cycle;
+        inner
+            .failed
+            .retain(|(created, _), failed_in| *failed_in == cycle || *created >= until);
     }
 
     /// The blob is being committed: it no longer holds the checkpoint back.
@@ -94,7 +119,8 @@ impl StreamProgress {
         let key = (blob.content_created, blob.content_id.clone());
         let mut inner = self.lock();
         inner.in_flight.remove(&key);
-        inner.failed.insert(key);
+        let cycle = inner.cycle;
+        inner.failed.insert(key, cycle);
         drop(inner);
         self.changed.notify_waiters();
     }
@@ -107,11 +133,14 @@ impl StreamProgress {
     /// The checkpoint this progress allows.
     pub(crate) fn checkpoint(&self) -> Option<DateTime<Utc>> {
         let inner = self.lock();
-        let oldest_open = [inner.in_flight.first(), inner.failed.first()]
-            .into_iter()
-            .flatten()
-            .map(|(created, _)| *created)
-            .min();
+        let oldest_open = [
+            inner.in_flight.first(),
+            inner.failed.first_key_value().map(|(key, _)| key),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(created, _)| *created)
+        .min();
         match (oldest_open, inner.listed_until) {
             (Some(open), Some(listed)) => Some(open.min(listed)),
             (open, listed) => open.or(listed),
@@ -126,7 +155,12 @@ impl StreamProgress {
 
     /// Number of blobs that failed in this cycle.
     pub(crate) fn failed_count(&self) -> usize {
-        self.lock().failed.len()
+        let inner = self.lock();
+        inner
+            .failed
+            .values()
+            .filter(|failed_in| **failed_in == inner.cycle)
+            .count()
     }
 
     /// Waits until no blob is in flight.
@@ -224,8 +258,52 @@ mod tests {
         assert_eq!(progress.checkpoint(), Some(a.content_created));
         progress.fail(&a);
         assert_eq!(progress.checkpoint(), Some(a.content_created));
+        assert!(
+            progress.is_known(&a),
+            "not fetched again in the cycle it failed in"
+        );
+        assert_eq!(progress.failed_count(), 1);
+        progress.relisted(blob("end", 50).content_created);
+        assert_eq!(
+            progress.checkpoint(),
+            Some(a.content_created),
+            "a blob failed in this cycle is not dropped by this cycle's listing"
+        );
+
+        // The next cycle: the failed blob still holds the checkpoint until the cycle lists past it.
         progress.start_cycle();
+        assert_eq!(progress.failed_count(), 0);
+        assert!(!progress.is_known(&a), "fetched again when listed again");
+        assert_eq!(progress.checkpoint(), Some(a.content_created));
+        progress.relisted(blob("before-a", 5).content_created);
+        assert_eq!(progress.checkpoint(), Some(a.content_created));
+        // Listed again: in flight again, until it is committed.
+        progress.register(std::slice::from_ref(&a));
+        progress.relisted(blob("end", 50).content_created);
+        assert_eq!(progress.checkpoint(), Some(a.content_created));
+        progress.finish(&a);
         assert_eq!(progress.checkpoint(), Some(blob("end", 50).content_created));
+    }
+
+    #[test]
+    fn a_failed_blob_that_is_not_listed_again_stops_holding_the_checkpoint_once_listed_past() {
+        let progress = StreamProgress::new(StreamKey {
+            tenant: "t".into(),
+            content_type: "c".into(),
+        });
+        let (gone, later) = (blob("gone", 10), blob("later", 30));
+        progress.register(&[gone.clone(), later.clone()]);
+        progress.fail(&gone);
+        progress.finish(&later);
+        progress.listed_until(blob("end", 50).content_created);
+        progress.start_cycle();
+        assert_eq!(progress.checkpoint(), Some(gone.content_created));
+        progress.relisted(blob("mid", 20).content_created);
+        assert_eq!(
+            progress.checkpoint(),
+            Some(blob("end", 50).content_created),
+            "listed past and not there any more (expired): gone"
+        );
     }
 
     #[test]

@@ -102,8 +102,11 @@ impl StreamTask {
             // than the interval (a catch-up), the next starts at once.
             let _between_polls = alive.waiting();
             tokio::select! {
-                () = tokio::time::sleep_until(cycle_started + self.collector.poll_interval) => {}
+                // A shutdown wins over a poll that is already due (after a catch-up): no cycle is begun
+                // only to be left at once.
+                biased;
                 () = self.shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep_until(cycle_started + self.collector.poll_interval) => {}
             }
         }
     }
@@ -155,6 +158,7 @@ impl StreamTask {
                 .inc_by(new.len() as u64);
             self.metrics.health.tick("stream", &self.stream.to_string());
             progress.register(&new);
+            progress.relisted(window.end);
             futures::stream::iter(new)
                 .for_each_concurrent(self.collector.max_concurrent_fetches, |blob| {
                     self.process_blob(progress, blob)
@@ -250,6 +254,10 @@ impl StreamTask {
     async fn read_blob_with_retries(&self, tracker: &Arc<BlobTracker>) -> BlobEnd {
         let blob = &tracker.blob;
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
+        if self.shutdown.is_cancelled() {
+            // Not begun before the shutdown: not fetched only to be left (it holds the checkpoint, failed).
+            return BlobEnd::Abandon;
+        }
         if blob.content_expiration <= Utc::now() {
             self.metrics.blobs_lost.get_or_create(&labels).inc();
             tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, content_id = %blob.content_id, expired = %blob.content_expiration, "content expired before it could be fetched: its events are lost");
@@ -304,14 +312,16 @@ impl StreamTask {
     /// Reads the blob and queues its events; `Err(None)` on shutdown.
     async fn read_blob(&self, tracker: &Arc<BlobTracker>) -> Result<(), Option<ReadError>> {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
-        let mut reader = BlobReader::open(
+        let open = BlobReader::open(
             &self.api,
             &tracker.blob.content_uri,
             &self.collector.record_types,
             self.collector.batch_events,
-        )
-        .await
-        .map_err(Some)?;
+        );
+        let mut reader = tokio::select! {
+            reader = open => reader.map_err(Some)?,
+            () = self.shutdown.cancelled() => return Err(None),
+        };
         // Another process's commits are read at a blob's first chunk; later chunks ask the store's memory.
         let mut first_chunk = true;
         loop {

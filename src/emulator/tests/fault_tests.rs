@@ -137,6 +137,31 @@ async fn reset_blobs_break_before_any_byte_then_serve_whole() {
 }
 
 #[tokio::test]
+async fn unavailable_blobs_answer_503_with_retry_after_then_serve_whole() {
+    let emu = start(with_faults(FaultConfig {
+        unavailable_blob_fraction: 1.0,
+        unavailable_times: 2,
+        unavailable_retry_after: Some(Duration::ZERO),
+        ..FaultConfig::default()
+    }))
+    .await;
+    let api = Api::new(&emu).await;
+    let uri = first_blob_uri(&api).await;
+    for _ in 0..2 {
+        let resp = api.get(&uri).await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "0");
+        assert_eq!(Api::code(resp).await.1, "AF50000");
+    }
+    assert_eq!(api.blob(&uri).await.len(), 20);
+    assert_eq!(emu.stats().faults.unavailable_answers, 2);
+    assert!(
+        !emu.expected_records(TENANT, &[28, 41, 47, 64]).is_empty(),
+        "their records are expected: a retry gets them"
+    );
+}
+
+#[tokio::test]
 async fn malformed_blobs_are_not_json_and_not_expected() {
     let emu = start(with_faults(FaultConfig {
         malformed_blob_fraction: 1.0,
