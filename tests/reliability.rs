@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use atp_forwarder::emulator::{EmulatorConfig, ExpectedRecord, ThrottleStyle};
+use atp_forwarder::emulator::{EmulatorConfig, ThrottleStyle};
 use rand::{Rng, SeedableRng};
 use support::*;
 
@@ -447,10 +447,7 @@ async fn sigterm_mid_run_exits_0_in_time_and_the_next_run_repeats_nothing_commit
     );
     let counts = id_counts(&delivered);
     let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
-    let missing: Vec<&ExpectedRecord> = expected
-        .iter()
-        .filter(|r| !counts.contains_key(&r.id))
-        .collect();
+    let missing = never_delivered(&expected, &counts);
     if !missing.is_empty() {
         let (blobs, ids) = committed(&work.path("state/state.db")).await;
         let described: Vec<String> = missing
@@ -507,21 +504,17 @@ async fn a_blob_no_attempt_of_a_poll_could_read_is_fetched_at_a_later_poll_howev
     let config = work.config(&emulator.base_url(), SECRET, "relist = \"1m\"");
     let mut child = spawn_run(&work, &config, false, "unavailable.log");
     let delivered_all = wait_for(Duration::from_secs(180), || {
-        let counts = id_counts(&work.delivered());
-        expected.iter().all(|r| counts.contains_key(&r.id))
+        never_delivered(&expected, &id_counts(&work.delivered())).is_empty()
     })
     .await;
     signal(&child, "TERM");
     let status = child.wait().expect("wait");
     let log = log(&work, "unavailable.log");
     let counts = id_counts(&work.delivered());
-    let missing = expected
-        .iter()
-        .filter(|r| !counts.contains_key(&r.id))
-        .count();
     assert!(
         delivered_all,
-        "{missing} of {} records never delivered:\n{}",
+        "{} of {} records never delivered:\n{}",
+        never_delivered(&expected, &counts).len(),
         expected.len(),
         tail(&log)
     );

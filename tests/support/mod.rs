@@ -122,6 +122,17 @@ pub fn id_counts(records: &[serde_json::Value]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// The expected records whose Id is not among `counts` (see [`id_counts`]).
+pub fn never_delivered<'a>(
+    expected: &'a [ExpectedRecord],
+    counts: &BTreeMap<String, usize>,
+) -> Vec<&'a ExpectedRecord> {
+    expected
+        .iter()
+        .filter(|record| !counts.contains_key(&record.id))
+        .collect()
+}
+
 /// The expected Ids as a sorted list.
 pub fn expected_ids(expected: &[ExpectedRecord]) -> Vec<String> {
     let mut ids: Vec<String> = expected.iter().map(|record| record.id.clone()).collect();
