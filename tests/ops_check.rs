@@ -56,6 +56,21 @@ fn secret_line(dir: &std::path::Path, secret: &str) -> String {
     )
 }
 
+/// `check` of `tenant` with its right secret and a file sink, which must fail (exit code 1); its output.
+async fn failing_check(tenant: EmulatedTenant) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = file_sink(&dir.path().join("e.jsonl").display().to_string());
+    failing_check_with(dir.path(), tenant, &sink).await
+}
+
+/// `check` of `tenant` with its right secret (written in `dir`) and `sink`, which must fail (exit code 1);
+/// its output.
+async fn failing_check_with(dir: &std::path::Path, tenant: EmulatedTenant, sink: &str) -> String {
+    let (code, output) = check(tenant, &secret_line(dir, GOOD.secret), sink).await;
+    assert_eq!(code, Some(1), "{output}");
+    output
+}
+
 fn failed_line(output: &str) -> &str {
     output
         .lines()
@@ -65,14 +80,11 @@ fn failed_line(output: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_unknown_in_the_tenant_is_aadsts700016_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
     let other_app = EmulatedTenant {
         client_id: "99999999-9999-4999-8999-999999999999".into(),
         ..emulated(&GOOD)
     };
-    let sink = file_sink(&dir.path().join("e.jsonl").display().to_string());
-    let (code, output) = check(other_app, &secret_line(dir.path(), GOOD.secret), &sink).await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check(other_app).await;
     let failed = failed_line(&output);
     assert!(failed.contains("tenant contoso"), "{output}");
     assert!(failed.contains("AADSTS700016"), "{output}");
@@ -81,14 +93,11 @@ async fn an_app_unknown_in_the_tenant_is_aadsts700016_with_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_activityfeed_read_permission_is_af10001_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
     let tenant = EmulatedTenant {
         activity_feed_read: false,
         ..emulated(&GOOD)
     };
-    let sink = file_sink(&dir.path().join("e.jsonl").display().to_string());
-    let (code, output) = check(tenant, &secret_line(dir.path(), GOOD.secret), &sink).await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check(tenant).await;
     assert!(
         output.contains("[ OK ] tenant contoso: token obtained"),
         "{output}"
@@ -103,14 +112,11 @@ async fn a_missing_activityfeed_read_permission_is_af10001_with_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_logging_off_is_af20011_turn_on_audit_log_search() {
-    let dir = tempfile::tempdir().unwrap();
     let tenant = EmulatedTenant {
         audit_log_enabled: false,
         ..emulated(&GOOD)
     };
-    let sink = file_sink(&dir.path().join("e.jsonl").display().to_string());
-    let (code, output) = check(tenant, &secret_line(dir.path(), GOOD.secret), &sink).await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check(tenant).await;
     let failed = failed_line(&output);
     assert!(failed.contains("AF20011"), "{output}");
     assert!(failed.contains("turn on audit log search"), "{output}");
@@ -118,14 +124,11 @@ async fn audit_logging_off_is_af20011_turn_on_audit_log_search() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_secret_is_aadsts7000222_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
     let tenant = EmulatedTenant {
         secret_expired: true,
         ..emulated(&GOOD)
     };
-    let sink = file_sink(&dir.path().join("e.jsonl").display().to_string());
-    let (code, output) = check(tenant, &secret_line(dir.path(), GOOD.secret), &sink).await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check(tenant).await;
     let failed = failed_line(&output);
     assert!(
         failed.contains("AADSTS7000222") && failed.contains("create a new one"),
@@ -189,13 +192,7 @@ async fn an_unwritable_file_sink_is_diagnosed_with_the_fix() {
             .display()
             .to_string(),
     );
-    let (code, output) = check(
-        emulated(&GOOD),
-        &secret_line(dir.path(), GOOD.secret),
-        &sink,
-    )
-    .await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check_with(dir.path(), emulated(&GOOD), &sink).await;
     assert!(failed_line(&output).contains("sink archive"), "{output}");
     assert!(
         output.contains("fix: a parent of the path is a file"),
@@ -273,13 +270,7 @@ async fn a_syslog_receiver_that_is_not_listening_is_diagnosed_with_the_fix() {
     let sink = format!(
         "[[sinks]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\n"
     );
-    let (code, output) = check(
-        emulated(&GOOD),
-        &secret_line(dir.path(), GOOD.secret),
-        &sink,
-    )
-    .await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check_with(dir.path(), emulated(&GOOD), &sink).await;
     assert!(failed_line(&output).contains("sink siem"), "{output}");
     assert!(
         output.contains("fix: nothing listens at that address"),
@@ -296,13 +287,7 @@ async fn a_syslog_tls_receiver_with_an_untrusted_certificate_is_diagnosed_with_t
     let sink = format!(
         "[[sinks]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"{address}\"\ntransport = \"tls\"\nserver_name = \"localhost\"\n"
     );
-    let (code, output) = check(
-        emulated(&GOOD),
-        &secret_line(dir.path(), GOOD.secret),
-        &sink,
-    )
-    .await;
-    assert_eq!(code, Some(1), "{output}");
+    let output = failing_check_with(dir.path(), emulated(&GOOD), &sink).await;
     assert!(failed_line(&output).contains("sink siem"), "{output}");
     assert!(
         output.contains("fix: the server's TLS certificate is not trusted"),

@@ -12,39 +12,11 @@ use atp_forwarder::emulator::{EmulatedTenant, Emulator};
 use ops_kit::*;
 use support::ATP_TYPES;
 
-/// Two tenants whose subscriptions are not started, a file sink; returns the config path.
+/// Two tenants (whose subscriptions the emulator may not have started), a file sink; returns the config
+/// path.
 fn config_for(emulator: &Emulator, dir: &Path, extra: &str) -> String {
-    let base = emulator.base_url();
-    let good = write_file(dir, "contoso.secret", GOOD.secret);
-    let other = write_file(dir, "tailspin.secret", NO_PERMISSION.secret);
-    let text = format!(
-        r#"
-[state]
-path = "{state}"
-
-[collector]
-poll_interval = "1s"
-shutdown_timeout = "2s"
-{extra}
-
-[telemetry]
-listen = "127.0.0.1:0"
-{contoso}{tailspin}
-[[sinks]]
-name = "archive"
-type = "file"
-path = "{events}"
-"#,
-        state = dir.join("state.db").display(),
-        contoso = tenant_toml(&GOOD, &base, &format!("client_secret_file = \"{good}\"")),
-        tailspin = tenant_toml(
-            &NO_PERMISSION,
-            &base,
-            &format!("client_secret_file = \"{other}\"")
-        ),
-        events = dir.join("events.jsonl").display(),
-    );
-    write_file(dir, "config.toml", &text)
+    let collector = format!("poll_interval = \"1s\"\nshutdown_timeout = \"2s\"\n{extra}");
+    two_tenant_config(dir, &emulator.base_url(), &collector)
 }
 
 async fn not_started(tenant: &OpsTenant) -> EmulatedTenant {

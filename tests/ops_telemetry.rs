@@ -25,36 +25,9 @@ async fn good_and_forbidden(dir: &std::path::Path) -> (atp_forwarder::emulator::
         },
     ])
     .await;
-    let base = emulator.base_url();
-    let good = write_file(dir, "good.secret", GOOD.secret);
-    let forbidden = write_file(dir, "forbidden.secret", NO_PERMISSION.secret);
-    let text = format!(
-        r#"
-[state]
-path = "{state}"
-
-[collector]
-poll_interval = "1s"
-shutdown_timeout = "5s"
-
-[telemetry]
-listen = "127.0.0.1:0"
-{good}{forbidden}
-[[sinks]]
-name = "archive"
-type = "file"
-path = "{events}"
-"#,
-        state = dir.join("state.db").display(),
-        good = tenant_toml(&GOOD, &base, &format!("client_secret_file = \"{good}\"")),
-        forbidden = tenant_toml(
-            &NO_PERMISSION,
-            &base,
-            &format!("client_secret_file = \"{forbidden}\"")
-        ),
-        events = dir.join("events.jsonl").display(),
-    );
-    (emulator, write_file(dir, "config.toml", &text))
+    let collector = "poll_interval = \"1s\"\nshutdown_timeout = \"5s\"";
+    let config = two_tenant_config(dir, &emulator.base_url(), collector);
+    (emulator, config)
 }
 
 /// The value of the first sample of `name` whose labels contain every one of `labels`.

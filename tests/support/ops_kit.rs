@@ -128,6 +128,40 @@ api_url = "{base_url}"
 }
 
 /// Writes `name` in `dir` with `text` and returns its path as a string for TOML.
+/// A config in `dir` for the tenants [`GOOD`] and [`NO_PERMISSION`] of the emulator at `base_url` (each
+/// with its secret in a file), a free telemetry port and a file sink `archive` writing `events.jsonl`;
+/// `collector` holds the `[collector]` table's lines. Returns its path.
+pub fn two_tenant_config(dir: &Path, base_url: &str, collector: &str) -> String {
+    let good = write_file(dir, "good.secret", GOOD.secret);
+    let other = write_file(dir, "no-permission.secret", NO_PERMISSION.secret);
+    let text = format!(
+        r#"
+[state]
+path = "{state}"
+
+[collector]
+{collector}
+
+[telemetry]
+listen = "127.0.0.1:0"
+{good}{other}
+[[sinks]]
+name = "archive"
+type = "file"
+path = "{events}"
+"#,
+        state = dir.join("state.db").display(),
+        good = tenant_toml(&GOOD, base_url, &format!("client_secret_file = \"{good}\"")),
+        other = tenant_toml(
+            &NO_PERMISSION,
+            base_url,
+            &format!("client_secret_file = \"{other}\"")
+        ),
+        events = dir.join("events.jsonl").display(),
+    );
+    write_file(dir, "config.toml", &text)
+}
+
 pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     if let Some(parent) = path.parent() {
