@@ -244,3 +244,57 @@ async fn check_reports_a_good_tenant_line_by_line() {
     assert!(all.contains("[ OK ] sink file: reachable"), "{all}");
     emulator.shutdown().await;
 }
+
+/// The README's first command: `demo` needs no configuration. With `--once` it forwards the built-in
+/// emulator's history to stdout, one event per line in the chosen format, and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_once_forwards_the_built_in_emulators_history_to_stdout() {
+    for format in ["json", "ecs"] {
+        let output = run_binary(&["demo", "--once", "--format", format]).await;
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "demo --format {format}:\n{log}");
+        let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|error| panic!("{format}: not JSON ({error}): {line}"))
+            })
+            .collect();
+        // 30 h of history, a blob every 15 minutes, 12 records each, half of them ATP types.
+        assert!(
+            events.len() >= 300,
+            "{format}: {} events:\n{log}",
+            events.len()
+        );
+        let (ids, types): (Vec<&str>, Vec<i64>) = events
+            .iter()
+            .map(|event| match format {
+                "json" => (event["Id"].as_str(), event["RecordType"].as_i64()),
+                _ => (
+                    event["event"]["id"].as_str(),
+                    event["event"]["code"]
+                        .as_str()
+                        .and_then(|code| code.parse().ok()),
+                ),
+            })
+            .map(|(id, record_type)| {
+                (
+                    id.expect("every event has its record Id"),
+                    record_type.expect("every event has its record type"),
+                )
+            })
+            .unzip();
+        assert!(
+            types
+                .iter()
+                .all(|record_type| ATP_TYPES.contains(record_type)),
+            "{format}: only the ATP record types"
+        );
+        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "{format}: no event twice");
+        assert!(
+            log.contains("demo finished") && !log.contains("blobs_committed=0"),
+            "{format}: the history's blobs are committed:\n{log}"
+        );
+    }
+}

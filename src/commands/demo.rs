@@ -67,7 +67,12 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<()> {
         base = emulator.base_url(),
     );
     let config = Config::from_toml_str(&text, Path::new("<demo>")).map_err(config_exit)?;
-    tracing::info!(emulator = %emulator.base_url(), state = %config.state.path.display(), format, "demo: forwarding the emulator's history, then live arrivals (Ctrl-C stops)");
+    let plan = if options.once {
+        "demo: forwarding the emulator's history, then stopping (--once)"
+    } else {
+        "demo: forwarding the emulator's history, then live arrivals (Ctrl-C stops)"
+    };
+    tracing::info!(emulator = %emulator.base_url(), state = %config.state.path.display(), format, "{plan}");
     let store = Arc::new(SqliteStore::open(&config.state.path).await?);
     let options = RunOptions {
         source: pipeline::Source::Follow,
