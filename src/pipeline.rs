@@ -94,6 +94,20 @@ pub struct RunReport {
     pub blobs_committed: u64,
     /// Streams whose last cycle did not complete, with the reason.
     pub failed_streams: Vec<String>,
+    /// Sinks whose destination went away for good, which stopped the run, with the reason.
+    pub closed_sinks: Vec<String>,
+}
+
+impl RunReport {
+    /// What kept the run from completing, one line each: sinks whose destination went away, then streams
+    /// that did not catch up.
+    pub fn problems(&self) -> Vec<String> {
+        self.closed_sinks
+            .iter()
+            .chain(&self.failed_streams)
+            .cloned()
+            .collect()
+    }
 }
 
 /// Why the pipeline could not start.
@@ -155,6 +169,7 @@ async fn run_with(
             metrics: metrics.clone(),
             retry: options.retry.clone(),
             abort: abort_sinks.clone(),
+            stop_run: options.shutdown.clone(),
         };
         sink_tasks.spawn(driver.run(receiver));
         queues.push(SinkQueue { name, sender });
@@ -257,8 +272,13 @@ async fn run_with(
 
     // Drain: sinks finish what is queued (bounded once a shutdown comes, also one that comes while draining,
     // e.g. SIGTERM to a `--once` run whose sink is down), then the committer commits it.
+    let mut closed_sinks = Vec::new();
     let drained_in_time = {
-        let mut drain = std::pin::pin!(async { while sink_tasks.join_next().await.is_some() {} });
+        let mut drain = std::pin::pin!(async {
+            while let Some(ended) = sink_tasks.join_next().await {
+                closed_sinks.extend(ended.ok().flatten());
+            }
+        });
         tokio::select! {
             () = &mut drain => true,
             () = options.shutdown.cancelled() => {
@@ -272,11 +292,14 @@ async fn run_with(
         tracing::warn!(timeout_s = config.collector.shutdown_timeout.as_secs(), "sinks did not drain in time; unacknowledged blobs will be fetched again on the next start");
         abort_sinks.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while sink_tasks.join_next().await.is_some() {}
+            while let Some(ended) = sink_tasks.join_next().await {
+                closed_sinks.extend(ended.ok().flatten());
+            }
         })
         .await;
         sink_tasks.abort_all();
     }
+    report.closed_sinks = closed_sinks;
     report.blobs_committed = committer_task.await.unwrap_or_default();
     // Cluster mode: the last commit is through; release the leases and leave.
     if let Some((keeper, stop)) = keeper {

@@ -298,3 +298,91 @@ async fn demo_once_forwards_the_built_in_emulators_history_to_stdout() {
         );
     }
 }
+
+/// A `stdout` sink whose reader goes away (`atp-forwarder … | head`, a log shipper that exited) cannot come
+/// back: the daemon stops at once with exit code 1 instead of retrying a broken pipe forever, and what it
+/// did not deliver is fetched again by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_sink_whose_reader_went_away_stops_the_daemon_and_loses_nothing() {
+    use std::io::BufRead;
+
+    let emulator = start_emulator(|config| {
+        config.history = Duration::from_secs(12 * 3600);
+        config.blob_interval = Duration::from_secs(10 * 60);
+        config.records_per_blob = 50;
+    })
+    .await;
+    let work = Workdir::new();
+    let file_config = work.config(&emulator.base_url(), SECRET, "");
+    let file_text = std::fs::read_to_string(&file_config).unwrap();
+    let file_sink = format!(
+        "name = \"file\"\ntype = \"file\"\npath = \"{}\"",
+        work.path("events.jsonl").display()
+    );
+    assert!(file_text.contains(&file_sink), "{file_text}");
+    let stdout_config = work.path("stdout.toml");
+    std::fs::write(
+        &stdout_config,
+        file_text.replace(&file_sink, "name = \"console\"\ntype = \"stdout\""),
+    )
+    .unwrap();
+
+    let mut child = binary()
+        .args(["run", "--config", stdout_config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(work.path("stdout-run.log")).unwrap())
+        .spawn()
+        .expect("binary starts");
+    let reader = child.stdout.take().expect("stdout is piped");
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(reader)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .unwrap()
+    .expect("one event read");
+    assert!(first_line.contains("\"Id\""), "{first_line}");
+    // The reader is dropped: the pipe is closed.
+    let went_away = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            went_away.elapsed() < Duration::from_secs(15),
+            "still running after its stdout closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(work.path("stdout-run.log")).unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("gone for good") && log.contains("Broken pipe"),
+        "{log}"
+    );
+
+    // What the pipe took before it closed is committed; the next run delivers the rest.
+    let (_, committed_ids) = committed(&work.path("state/state.db")).await;
+    let output = run_binary(&["run", "--once", "--config", file_config.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let counts = id_counts(&work.delivered());
+    let expected = emulator.expected_records(TENANT_ID, &ATP_TYPES);
+    let lost: Vec<&str> = expected
+        .iter()
+        .map(|record| record.id.as_str())
+        .filter(|id| !counts.contains_key(*id) && !committed_ids.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} records neither taken by the pipe nor delivered by the next run",
+        lost.len(),
+        expected.len()
+    );
+    assert!(
+        counts.keys().all(|id| !committed_ids.contains(id)),
+        "nothing the pipe took is delivered again"
+    );
+    emulator.shutdown().await;
+}

@@ -83,11 +83,9 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let report = pipeline::run(&config, store, Arc::new(Metrics::new()), options).await?;
     tracing::info!(blobs_committed = report.blobs_committed, "demo finished");
     emulator.shutdown().await;
-    if !report.failed_streams.is_empty() {
-        anyhow::bail!(
-            "the demo did not complete: {}",
-            report.failed_streams.join("; ")
-        );
+    let problems = report.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the demo did not complete: {}", problems.join("; "));
     }
     Ok(())
 }

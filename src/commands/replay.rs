@@ -78,13 +78,11 @@ pub async fn replay(
     } else {
         println!("replayed {} blob(s)", delivered.len());
     }
-    if !report.failed_streams.is_empty() {
+    let problems = report.problems();
+    if !problems.is_empty() {
         return Err(anyhow::Error::new(Exit {
             code: 1,
-            message: format!(
-                "the replay did not complete:\n  {}",
-                report.failed_streams.join("\n  ")
-            ),
+            message: format!("the replay did not complete:\n  {}", problems.join("\n  ")),
         }));
     }
     Ok(())

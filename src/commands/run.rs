@@ -93,13 +93,17 @@ pub async fn run(config: Config, once: bool) -> anyhow::Result<()> {
         peak_rss_kib = peak_rss_kib().unwrap_or(0),
         "stopped"
     );
-    if once && !report.failed_streams.is_empty() {
+    // A sink whose destination went away stops any run; a stream that did not catch up fails `--once`
+    // (a daemon tries again at its next poll).
+    let problems = if once {
+        report.problems()
+    } else {
+        report.closed_sinks
+    };
+    if !problems.is_empty() {
         return Err(anyhow::Error::new(Exit {
             code: 1,
-            message: format!(
-                "not every stream caught up:\n  {}",
-                report.failed_streams.join("\n  ")
-            ),
+            message: format!("the run did not complete:\n  {}", problems.join("\n  ")),
         }));
     }
     Ok(())

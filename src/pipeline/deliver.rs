@@ -45,13 +45,25 @@ pub(crate) struct SinkDriver {
     pub retry: RetryPolicy,
     /// Cancelled when the shutdown bound has passed: stop retrying.
     pub abort: CancellationToken,
+    /// The run's shutdown: cancelled by a sink whose destination is gone for good
+    /// ([`SendOutcome::Closed`]).
+    pub stop_run: CancellationToken,
+}
+
+/// Why a driver stopped delivering before its queue closed.
+enum Stop {
+    /// The shutdown bound passed.
+    Aborted,
+    /// The destination is gone for good: the reason (naming the sink).
+    Closed(String),
 }
 
 // === impl SinkDriver ===
 
 impl SinkDriver {
-    /// Delivers batches until the queue closes (or the abort token fires).
-    pub(crate) async fn run(mut self, queue: mpsc::Receiver<Arc<Batch>>) {
+    /// Delivers batches until the queue closes (or the abort token fires). Returns why the sink closed for
+    /// good, if it did (the run then stops: see [`SendOutcome::Closed`]).
+    pub(crate) async fn run(mut self, queue: mpsc::Receiver<Arc<Batch>>) -> Option<String> {
         let labels = Metrics::sink(&self.name);
         let alive = self.metrics.health.register_loop("sink", &self.name, None);
         let mut gatherer = Gatherer::new(queue, self.gathering);
@@ -71,18 +83,25 @@ impl SinkDriver {
                 group.events.clone(),
                 0..group.events.len(),
             );
-            if !self.deliver(&group, encoded).await {
-                // Aborted at shutdown: the blobs stay uncommitted and are fetched again next run.
-                break;
+            // Stopped: the blobs stay uncommitted and are fetched again on the next start.
+            match self.deliver(&group, encoded).await {
+                Ok(()) => {}
+                Err(Stop::Aborted) => break,
+                Err(Stop::Closed(reason)) => {
+                    tracing::error!(sink = %self.name, error = %reason, "the sink's destination is gone for good; the run stops (what it did not acknowledge is fetched again on the next start)");
+                    self.stop_run.cancel();
+                    return Some(reason);
+                }
             }
             for batch in &group.batches {
                 batch.tracker.release().await;
             }
         }
+        None
     }
 
-    /// Sends until nothing is left to retry; false when aborted.
-    async fn deliver(&mut self, group: &Group, mut pending: EncodedBatch) -> bool {
+    /// Sends until nothing is left to retry.
+    async fn deliver(&mut self, group: &Group, mut pending: EncodedBatch) -> Result<(), Stop> {
         let labels = Metrics::sink(&self.name);
         let delivered_labels = Metrics::delivery(&group.tenant, &self.name);
         let mut attempt = 0u32;
@@ -111,12 +130,11 @@ impl SinkDriver {
                     self.metrics.sink_errors.get_or_create(&labels).inc();
                     let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
                     tracing::warn!(sink = %self.name, tenant = %group.tenant, error = %error, attempt, wait_s = wait.as_secs_f64(), "sink did not acknowledge; retrying");
-                    if !self.wait(wait).await {
-                        return false;
-                    }
+                    self.wait(wait).await?;
                     attempt += 1;
                     continue;
                 }
+                SendOutcome::Closed { error } => return Err(Stop::Closed(error.to_string())),
                 SendOutcome::Partial(outcomes) => {
                     let mut retry_positions = Vec::new();
                     let mut retry_after: Option<Duration> = None;
@@ -153,15 +171,13 @@ impl SinkDriver {
                         .get_or_create(&delivered_labels)
                         .inc_by(delivered as u64);
                     if retry_positions.is_empty() {
-                        return true;
+                        return Ok(());
                     }
                     self.metrics.sink_errors.get_or_create(&labels).inc();
                     let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
                     tracing::warn!(sink = %self.name, tenant = %group.tenant, retrying = retry_positions.len(), wait_s = wait.as_secs_f64(), "sink acknowledged part of a batch; resending the rest");
                     pending = pending.subset(&retry_positions);
-                    if !self.wait(wait).await {
-                        return false;
-                    }
+                    self.wait(wait).await?;
                     attempt += 1;
                     continue;
                 }
@@ -170,15 +186,15 @@ impl SinkDriver {
                 .events_delivered
                 .get_or_create(&delivered_labels)
                 .inc_by(delivered as u64);
-            return true;
+            return Ok(());
         }
     }
 
-    async fn wait(&mut self, wait: Duration) -> bool {
+    async fn wait(&mut self, wait: Duration) -> Result<(), Stop> {
         let abort = self.abort.clone();
         tokio::select! {
-            () = tokio::time::sleep(wait) => true,
-            () = abort.cancelled() => false,
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = abort.cancelled() => Err(Stop::Aborted),
         }
     }
 }
@@ -186,7 +202,7 @@ impl SinkDriver {
 /// What a send says about the sink's reachability (readiness): a refusal is an answer, so it is reachable.
 fn sink_health(outcome: &SendOutcome) -> Result<(), String> {
     match outcome {
-        SendOutcome::Retry { error, .. } => Err(error.to_string()),
+        SendOutcome::Retry { error, .. } | SendOutcome::Closed { error } => Err(error.to_string()),
         SendOutcome::Partial(items)
             if items
                 .iter()

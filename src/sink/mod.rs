@@ -56,6 +56,9 @@ pub enum SendOutcome {
     Rejected { reason: String },
     /// One outcome per item of the batch, in order.
     Partial(Vec<ItemOutcome>),
+    /// The destination is gone for good and cannot come back while this process runs (standard output
+    /// whose reader closed the pipe): nothing of the batch is acknowledged, and the run stops.
+    Closed { error: SinkError },
 }
 
 /// What became of one event of a batch.

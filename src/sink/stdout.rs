@@ -41,6 +41,14 @@ impl Sink for StdoutSink {
         };
         match result {
             Ok(()) => SendOutcome::Delivered,
+            // The reader is gone (`atp-forwarder demo | head`, a log shipper that exited): no retry can
+            // reach a new one.
+            Err(source) if source.kind() == std::io::ErrorKind::BrokenPipe => SendOutcome::Closed {
+                error: SinkError::Io {
+                    sink: self.name.clone(),
+                    source,
+                },
+            },
             Err(source) => SendOutcome::Retry {
                 error: SinkError::Io {
                     sink: self.name.clone(),

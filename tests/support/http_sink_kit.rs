@@ -133,6 +133,7 @@ pub async fn deliver(sink: &mut dyn Sink, batch: EncodedBatch, report: &mut Repo
                 return;
             }
             SendOutcome::Retry { retry_after, .. } => retry_after,
+            SendOutcome::Closed { error } => panic!("an HTTP sink never closes for good: {error}"),
             SendOutcome::Partial(items) => {
                 assert_eq!(items.len(), batch.len(), "one outcome per item");
                 let mut retry = Vec::new();

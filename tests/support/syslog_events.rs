@@ -135,6 +135,7 @@ pub async fn deliver(sink: &mut dyn Sink, batch: &EncodedBatch, timeout: Duratio
                 retry_after
             }
             SendOutcome::Rejected { reason } => panic!("batch rejected: {reason}"),
+            SendOutcome::Closed { error } => panic!("a syslog sink never closes for good: {error}"),
             SendOutcome::Partial(outcomes) => {
                 let mut retry = Vec::new();
                 let mut wait = None;
