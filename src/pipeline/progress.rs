@@ -33,6 +33,22 @@ struct Inner {
     listed_until: Option<DateTime<Utc>>,
 }
 
+// === impl Inner ===
+
+impl Inner {
+    /// See [`StreamProgress::oldest_open`].
+    fn oldest_open(&self) -> Option<DateTime<Utc>> {
+        [
+            self.in_flight.first(),
+            self.failed.first_key_value().map(|(key, _)| key),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(created, _)| *created)
+        .min()
+    }
+}
+
 /// The in-memory progress of one stream.
 pub(crate) struct StreamProgress {
     /// The stream.
@@ -133,24 +149,17 @@ impl StreamProgress {
     /// The checkpoint this progress allows.
     pub(crate) fn checkpoint(&self) -> Option<DateTime<Utc>> {
         let inner = self.lock();
-        let oldest_open = [
-            inner.in_flight.first(),
-            inner.failed.first_key_value().map(|(key, _)| key),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|(created, _)| *created)
-        .min();
-        match (oldest_open, inner.listed_until) {
+        match (inner.oldest_open(), inner.listed_until) {
             (Some(open), Some(listed)) => Some(open.min(listed)),
             (open, listed) => open.or(listed),
         }
     }
 
-    /// The oldest uncommitted blob's `contentCreated`, for the lag metric.
+    /// The oldest `contentCreated` of a blob listed and not committed (in flight, or failed and not listed
+    /// again): the checkpoint's bound, and the lag metric's (a blob that keeps failing shows as growing
+    /// lag).
     pub(crate) fn oldest_open(&self) -> Option<DateTime<Utc>> {
-        let inner = self.lock();
-        inner.in_flight.first().map(|(created, _)| *created)
+        self.lock().oldest_open()
     }
 
     /// Number of blobs that failed in this cycle.
@@ -256,8 +265,15 @@ mod tests {
         assert_eq!(progress.checkpoint(), Some(a.content_created));
         progress.finish(&b);
         assert_eq!(progress.checkpoint(), Some(a.content_created));
+        progress.register(std::slice::from_ref(&b));
         progress.fail(&a);
         assert_eq!(progress.checkpoint(), Some(a.content_created));
+        assert_eq!(
+            progress.oldest_open(),
+            Some(a.content_created),
+            "a failed blob counts for the lag even while a newer one is in flight"
+        );
+        progress.finish(&b);
         assert!(
             progress.is_known(&a),
             "not fetched again in the cycle it failed in"
