@@ -274,11 +274,7 @@ async fn run_with(
     // e.g. SIGTERM to a `--once` run whose sink is down), then the committer commits it.
     let mut closed_sinks = Vec::new();
     let drained_in_time = {
-        let mut drain = std::pin::pin!(async {
-            while let Some(ended) = sink_tasks.join_next().await {
-                closed_sinks.extend(ended.ok().flatten());
-            }
-        });
+        let mut drain = std::pin::pin!(join_sinks(&mut sink_tasks, &mut closed_sinks));
         tokio::select! {
             () = &mut drain => true,
             () = options.shutdown.cancelled() => {
@@ -291,11 +287,10 @@ async fn run_with(
     if !drained_in_time {
         tracing::warn!(timeout_s = config.collector.shutdown_timeout.as_secs(), "sinks did not drain in time; unacknowledged blobs will be fetched again on the next start");
         abort_sinks.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(ended) = sink_tasks.join_next().await {
-                closed_sinks.extend(ended.ok().flatten());
-            }
-        })
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            join_sinks(&mut sink_tasks, &mut closed_sinks),
+        )
         .await;
         sink_tasks.abort_all();
     }
@@ -309,6 +304,13 @@ async fn run_with(
         }
     }
     Ok(report)
+}
+
+/// Waits for every sink task to end, collecting why sinks closed for good (see `SendOutcome::Closed`).
+async fn join_sinks(tasks: &mut JoinSet<Option<String>>, closed: &mut Vec<String>) {
+    while let Some(ended) = tasks.join_next().await {
+        closed.extend(ended.ok().flatten());
+    }
 }
 
 async fn prune_periodically(store: Arc<dyn StateStore>, shutdown: CancellationToken) {
