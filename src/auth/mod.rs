@@ -156,15 +156,10 @@ impl TokenSource {
     /// configured, its client secret otherwise.
     pub fn for_tenant(tenant: &TenantConfig, http: reqwest::Client) -> TokenSource {
         let endpoints = tenant.endpoints();
-        let credential = match &tenant.certificate {
-            Some(certificate) => Credential::Certificate(certificate.clone()),
-            None => Credential::Secret(
-                tenant
-                    .client_secret
-                    .clone()
-                    .unwrap_or_else(|| Secret::new("")),
-            ),
-        };
+        let credential = tenant
+            .credential
+            .clone()
+            .unwrap_or_else(|| Credential::Secret(Secret::new("")));
         TokenSource::new(
             TokenRequest {
                 label: format!("tenant {}", tenant.name),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{load_config, Exit};
 use crate::api::{self, ApiClient, RetryPolicy};
-use crate::auth::TokenSource;
+use crate::auth::{Credential, TokenSource};
 use crate::config::TenantConfig;
 use crate::sink::SinkConfig;
 
@@ -77,7 +77,7 @@ async fn check_tenant(
     http: &reqwest::Client,
     retry: &RetryPolicy,
 ) -> anyhow::Result<bool> {
-    if let Some(certificate) = &tenant.certificate {
+    if let Some(Credential::Certificate(certificate)) = &tenant.credential {
         line(
             true,
             &format!(

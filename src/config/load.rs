@@ -309,10 +309,7 @@ fn resolve_credentials(tenant: &mut TenantConfig) -> Result<(), (&'static str, S
         private_key_file: tenant.private_key_file.as_deref(),
         assertion: tenant.assertion,
     };
-    match resolve_credential(&keys)? {
-        Credential::Secret(secret) => tenant.client_secret = Some(secret),
-        Credential::Certificate(certificate) => tenant.certificate = Some(certificate),
-    }
+    tenant.credential = Some(resolve_credential(&keys)?);
     Ok(())
 }
 
@@ -414,10 +411,10 @@ mod tests {
         let config = parse(GOOD).unwrap();
         assert_eq!(config.collector.poll_interval.as_secs(), 60);
         assert_eq!(config.collector.record_types, vec![28, 41, 47, 64]);
-        assert_eq!(
-            config.tenants[0].client_secret.as_ref().unwrap().expose(),
-            "s3cret"
-        );
+        let Some(Credential::Secret(secret)) = &config.tenants[0].credential else {
+            panic!("a client secret: {:?}", config.tenants[0].credential);
+        };
+        assert_eq!(secret.expose(), "s3cret");
         assert_eq!(config.tenants[0].content_types, vec!["Audit.General"]);
     }
 

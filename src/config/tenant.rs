@@ -1,13 +1,11 @@
 //! `[[tenants]]`: one Microsoft 365 tenant, its app registration and its cloud.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::defaults;
-use super::Secret;
-use crate::auth::{AssertionAlg, ClientCertificate};
+use crate::auth::{AssertionAlg, Credential};
 
 /// The Microsoft cloud a tenant lives in; selects the API, the token authority and the token resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -116,12 +114,9 @@ pub struct TenantConfig {
     /// API base override (wins over `cloud`).
     #[serde(default)]
     pub api_url: Option<String>,
-    /// The resolved client secret (filled by validation).
+    /// The resolved client secret, or the loaded certificate and key (filled by validation).
     #[serde(skip)]
-    pub client_secret: Option<Secret>,
-    /// The loaded certificate and key (filled by validation).
-    #[serde(skip)]
-    pub certificate: Option<Arc<ClientCertificate>>,
+    pub credential: Option<Credential>,
 }
 
 // === impl TenantConfig ===
