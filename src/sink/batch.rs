@@ -216,29 +216,32 @@ impl EncodedBatch {
     }
 }
 
+/// Tests: one pass-through event (type 28, tenant `contoso`) per Id, as one blob chunk.
+#[cfg(test)]
+pub(crate) fn test_chunk(ids: &[&str]) -> Arc<Vec<Event>> {
+    use crate::event::{NormalizeContext, Record};
+
+    let context = NormalizeContext::new("contoso");
+    let events = ids
+        .iter()
+        .map(|id| {
+            let raw = format!(r#"{{"Id":"{id}","RecordType":28}}"#);
+            let record = Record::from_json(raw.into_bytes()).expect("record");
+            Event::passthrough(record, &context)
+        })
+        .collect();
+    Arc::new(events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{NormalizeContext, Record};
-
-    fn chunk(ids: &[&str]) -> Arc<Vec<Event>> {
-        let context = NormalizeContext::new("contoso");
-        let events = ids
-            .iter()
-            .map(|id| {
-                let raw = format!(r#"{{"Id":"{id}","RecordType":28}}"#);
-                let record = Record::from_json(raw.into_bytes()).expect("record");
-                Event::passthrough(record, &context)
-            })
-            .collect();
-        Arc::new(events)
-    }
 
     #[test]
     fn joined_chunks_are_numbered_in_order_without_copies() {
-        let first = chunk(&["a", "b"]);
-        let second = chunk(&[]);
-        let third = chunk(&["c"]);
+        let first = test_chunk(&["a", "b"]);
+        let second = test_chunk(&[]);
+        let third = test_chunk(&["c"]);
         let list = EventList::joined([first.clone(), second, third.clone()]);
         assert_eq!(list.len(), 3);
         let ids: Vec<&str> = (0..3).map(|i| list[i].record.id.as_str()).collect();
@@ -255,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_batch_over_joined_chunks_encodes_each_event_once() {
-        let list = EventList::joined([chunk(&["a"]), chunk(&["b", "c"])]);
+        let list = EventList::joined([test_chunk(&["a"]), test_chunk(&["b", "c"])]);
         let batch = EncodedBatch::encode(Format::Json, "contoso".into(), list, [2, 0]);
         let ids: Vec<&str> = batch
             .iter()

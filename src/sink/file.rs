@@ -56,15 +56,23 @@ impl FileSink {
         }
     }
 
-    /// The open file (opened, with a torn last line ended, on first use).
-    async fn open(&mut self) -> Result<std::fs::File, SinkError> {
-        if let Some(file) = self.file.take() {
-            return Ok(file);
-        }
-        let path = self.path.clone();
-        blocking(move || open_for_append(&path))
-            .await
-            .map_err(|source| self.io(source))
+    /// Runs `work` on the blocking pool with the file at the path: the open one while the path still names
+    /// it, else one opened anew (first use, or after a rotation). The file stays open when `work`
+    /// succeeds; after a failure it is opened again next time.
+    async fn with_file(
+        &mut self,
+        work: impl FnOnce(&std::fs::File) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), SinkError> {
+        let (name, path, open) = (self.name.clone(), self.path.clone(), self.file.take());
+        let file = blocking(move || {
+            let file = current_or_reopened(&name, &path, open)?;
+            work(&file)?;
+            Ok(file)
+        })
+        .await
+        .map_err(|source| self.io(source))?;
+        self.file = Some(file);
+        Ok(())
     }
 
     fn io(&self, source: std::io::Error) -> SinkError {
@@ -79,20 +87,14 @@ impl FileSink {
 impl Sink for FileSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
         let lines = batch.lines();
-        let (name, path, open) = (self.name.clone(), self.path.clone(), self.file.take());
-        let written = blocking(move || {
-            let file = current_or_reopened(&name, &path, open)?;
-            (&file).write_all(&lines)?;
-            (&file).flush()?;
-            Ok(file)
-        })
-        .await
-        .map_err(|source| self.io(source));
-        match written {
-            Ok(file) => {
-                self.file = Some(file);
-                SendOutcome::Delivered
-            }
+        let appended = self
+            .with_file(move |mut file| {
+                file.write_all(&lines)?;
+                file.flush()
+            })
+            .await;
+        match appended {
+            Ok(()) => SendOutcome::Delivered,
             // A failed append may have written part of the batch; the file is reopened before the retry.
             Err(error) => SendOutcome::Retry {
                 error,
@@ -102,9 +104,7 @@ impl Sink for FileSink {
     }
 
     async fn probe(&mut self) -> Result<(), SinkError> {
-        let file = self.open().await?;
-        self.file = Some(file);
-        Ok(())
+        self.with_file(|_| Ok(())).await
     }
 }
 
@@ -178,17 +178,9 @@ fn end_torn_line(file: &mut std::fs::File) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, NormalizeContext, Record};
 
     fn batch(ids: &[&str]) -> EncodedBatch {
-        let context = NormalizeContext::new("contoso");
-        let events: Vec<Event> = ids
-            .iter()
-            .map(|id| {
-                let raw = format!(r#"{{"Id":"{id}","RecordType":28}}"#);
-                Event::passthrough(Record::from_json(raw.into_bytes()).unwrap(), &context)
-            })
-            .collect();
+        let events = crate::sink::batch::test_chunk(ids);
         let count = events.len();
         EncodedBatch::encode(Format::Json, "contoso".into(), events, 0..count)
     }
