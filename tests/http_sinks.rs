@@ -1,6 +1,8 @@
 //! The HTTP sinks against strict loopback servers of each protocol, driven through a retry loop that mirrors
 //! the pipeline's (`support/http_sink_kit.rs`).
 
+#[path = "support/app_certificate.rs"]
+mod app_certificate;
 #[path = "support/es_bulk_server.rs"]
 mod es_bulk_server;
 #[path = "support/generic_http_server.rs"]
@@ -18,6 +20,7 @@ use std::time::Duration;
 use atp_forwarder::encode::Format;
 use serde_json::json;
 
+use app_certificate::make_certificate;
 use es_bulk_server::EsServer;
 use generic_http_server::{Expect, GenericServer};
 use hec_server::{HecBehaviour, HecServer};
@@ -468,52 +471,13 @@ async fn sentinel(
 async fn sentinel_takes_its_token_with_a_certificate() {
     let server = SentinelServer::new(TENANT, CLIENT, "app-secret");
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("app.key");
-    let certificate_file = dir.path().join("app.crt");
-    let openssl = |args: &[&str]| {
-        let output = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("the openssl CLI runs (Debian package openssl; scripts/test.sh installs it)");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
-    let (key, certificate) = (
-        key_file.to_str().unwrap(),
-        certificate_file.to_str().unwrap(),
-    );
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=sentinel",
-        "-keyout",
-        key,
-        "-out",
-        certificate,
-    ]);
-    server.register_certificate(openssl(&[
-        "rsa",
-        "-in",
-        key,
-        "-RSAPublicKey_out",
-        "-outform",
-        "DER",
-    ]));
+    let certificate = make_certificate(dir.path(), "sentinel");
+    server.register_certificate(certificate.public_key_pkcs1_der());
     let url = spawn(server.router()).await;
     let mut sink = build(json!({
         "type": "sentinel", "name": "sentinel", "endpoint": url, "login_url": url,
         "dcr_id": server.dcr_id, "stream": server.stream, "tenant_id": TENANT, "client_id": CLIENT,
-        "certificate_file": certificate, "private_key_file": key,
+        "certificate_file": certificate.certificate_file, "private_key_file": certificate.key_file,
     }));
     let delivered = events(10, 10);
     let report = deliver_all(sink.as_mut(), batches(&delivered, Format::Json)).await;

@@ -4,12 +4,18 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atp_forwarder::emulator::{EmulatedTenant, Emulator, EmulatorConfig};
+
+#[path = "app_certificate.rs"]
+mod app_certificate;
+// Not every test binary makes certificates.
+#[allow(unused_imports)]
+pub use app_certificate::{make_certificate, TestCertificate};
 
 /// How long a condition in these tests may take.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -71,42 +77,6 @@ pub async fn start_emulator_with(tenants: Vec<EmulatedTenant>) -> Emulator {
     Emulator::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .expect("emulator starts")
-}
-
-/// A certificate and its key, made with `openssl` for one test.
-pub struct TestCertificate {
-    pub certificate_file: PathBuf,
-    pub key_file: PathBuf,
-    pub certificate_pem: String,
-    pub key_pem: String,
-}
-
-/// Makes a self-signed RSA certificate `name.crt` and its PKCS#8 key `name.key` in `dir`.
-pub fn make_certificate(dir: &Path, name: &str) -> TestCertificate {
-    let certificate_file = dir.join(format!("{name}.crt"));
-    let key_file = dir.join(format!("{name}.key"));
-    let output = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .arg("-keyout")
-        .arg(&key_file)
-        .arg("-out")
-        .arg(&certificate_file)
-        .args(["-subj", &format!("/CN={name}")])
-        .output()
-        .expect("the openssl CLI runs (Debian package openssl; scripts/test.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    TestCertificate {
-        certificate_pem: std::fs::read_to_string(&certificate_file).expect("certificate"),
-        key_pem: std::fs::read_to_string(&key_file).expect("key"),
-        certificate_file,
-        key_file,
-    }
 }
 
 /// The `[[tenants]]` table of `tenant` at the emulator, with `credential` lines (secret or certificate keys).
