@@ -12,15 +12,19 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "port_holder.rs"]
+mod port_holder;
 #[path = "syslog_certs.rs"]
 mod syslog_certs;
+use port_holder::{PortHolder, Protocol};
 pub use syslog_certs::TestPki;
 
 /// Where the tests expect rsyslogd.
@@ -62,6 +66,9 @@ pub struct Rsyslog {
 
 impl Rsyslog {
     /// Writes the config and starts rsyslogd; panics with a clear message if rsyslogd is missing.
+    ///
+    /// Ports are chosen free, but another test may open one before rsyslogd binds it: then rsyslogd starts
+    /// again on fresh ports (a few times at most).
     pub fn start(listeners: Listeners) -> Rsyslog {
         assert!(
             Path::new(RSYSLOGD).exists(),
@@ -71,33 +78,29 @@ impl Rsyslog {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("work")).expect("work dir");
         let pki = TestPki::generate(dir.path());
-        let mut ports = HashMap::new();
-        // A TCP listener is always opened: it tells when rsyslogd is ready.
-        ports.insert("tcp", free_tcp_port());
-        if listeners.udp {
-            ports.insert("udp", free_udp_port());
-        }
-        if listeners.tls.is_some() {
-            ports.insert("tls", free_tcp_port());
-        }
-        if listeners.relp {
-            ports.insert("relp", free_tcp_port());
-        }
-        if listeners.relp_tls {
-            ports.insert("relp_tls", free_tcp_port());
-        }
         let conf = dir.path().join("rsyslog.conf");
-        let text = config_text(dir.path(), &listeners, &ports, &pki);
-        std::fs::write(&conf, text).expect("write rsyslog.conf");
         let mut rsyslog = Rsyslog {
             dir,
             conf,
             child: None,
-            ports,
+            ports: HashMap::new(),
             pki,
         };
-        rsyslog.restart();
-        rsyslog
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            rsyslog.ports = free_ports(&listeners);
+            let text = config_text(rsyslog.dir.path(), &listeners, &rsyslog.ports, &rsyslog.pki);
+            std::fs::write(&rsyslog.conf, text).expect("write rsyslog.conf");
+            match rsyslog.launch() {
+                Ok(()) => return rsyslog,
+                Err(taken) if attempt < ATTEMPTS => {
+                    eprintln!("{taken}; starting rsyslogd again on other ports");
+                    rsyslog.kill();
+                }
+                Err(taken) => panic!("{taken} in {ATTEMPTS} attempts:\n{}", rsyslog.log()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// The port of a listener (`udp`, `tcp`, `tls`, `relp`, `relp_tls`).
@@ -113,8 +116,18 @@ impl Rsyslog {
         format!("127.0.0.1:{}", self.port(listener))
     }
 
-    /// Starts rsyslogd (again) with the same config and ports; returns when its TCP listener accepts.
+    /// Starts rsyslogd again with the same config and ports; returns when it holds every listener.
     pub fn restart(&mut self) {
+        if let Err(taken) = self.launch() {
+            panic!("cannot restart rsyslogd: {taken}:\n{}", self.log());
+        }
+    }
+
+    /// Starts rsyslogd and waits until it holds every listener's port (and UDP messages reach its ruleset).
+    ///
+    /// "The port accepts a connection" is not enough: when an input cannot bind, rsyslogd logs it and runs on,
+    /// and the port may be another test's listener. So each port's holder is read from `/proc`.
+    fn launch(&mut self) -> Result<(), PortTaken> {
         assert!(self.child.is_none(), "rsyslogd is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -132,16 +145,26 @@ impl Rsyslog {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {RSYSLOGD}: {error}"));
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         let ready_file = self.dir.path().join("udp-ready.log");
         let _ = std::fs::remove_file(&ready_file);
         let probe = UdpSocket::bind("127.0.0.1:0").expect("UDP probe socket");
         loop {
-            let streams_ready = ["tcp", "tls", "relp", "relp_tls"]
-                .iter()
-                .filter_map(|name| self.ports.get(name))
-                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
+            let mut all_held = true;
+            for (&listener, &port) in &self.ports {
+                let protocol = if listener == "udp" {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                };
+                match port_holder::holder(pid, protocol, port) {
+                    PortHolder::Process => {}
+                    PortHolder::Nobody => all_held = false,
+                    PortHolder::Other => return Err(PortTaken { listener, port }),
+                }
+            }
             let udp_ready = match self.ports.get("udp") {
                 None => true,
                 Some(port) => {
@@ -152,8 +175,8 @@ impl Rsyslog {
                     std::fs::metadata(&ready_file).is_ok_and(|m| m.len() > 0)
                 }
             };
-            if streams_ready && udp_ready {
-                return;
+            if all_held && udp_ready {
+                return Ok(());
             }
             if let Some(child) = &mut self.child {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -366,16 +389,75 @@ fn config_text(
     conf
 }
 
+/// A free loopback port for each listener asked for, plus `tcp` (always opened).
+fn free_ports(listeners: &Listeners) -> HashMap<&'static str, u16> {
+    let mut ports = HashMap::new();
+    ports.insert("tcp", free_tcp_port());
+    if listeners.udp {
+        ports.insert("udp", free_udp_port());
+    }
+    if listeners.tls.is_some() {
+        ports.insert("tls", free_tcp_port());
+    }
+    if listeners.relp {
+        ports.insert("relp", free_tcp_port());
+    }
+    if listeners.relp_tls {
+        ports.insert("relp_tls", free_tcp_port());
+    }
+    ports
+}
+
+/// Ports this test process has handed to an rsyslogd: never handed out twice, so that the tests of one binary,
+/// which run at once, do not start two rsyslogds on one port (nor one on a port whose rsyslogd a test killed
+/// and will restart). Kept for the life of the process; a test binary uses a few dozen.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("free TCP port")
+    reserve(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("free TCP port")
+    })
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|socket| socket.local_addr())
-        .map(|addr| addr.port())
-        .expect("free UDP port")
+    reserve(|| {
+        UdpSocket::bind("127.0.0.1:0")
+            .and_then(|socket| socket.local_addr())
+            .map(|addr| addr.port())
+            .expect("free UDP port")
+    })
+}
+
+/// Asks the kernel for free ports until one was not handed out before, and records it.
+fn reserve(free_port: impl Fn() -> u16) -> u16 {
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = free_port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
+
+/// rsyslogd could not have a listener's port: something else listens there.
+#[derive(Debug)]
+struct PortTaken {
+    listener: &'static str,
+    port: u16,
+}
+
+impl std::fmt::Display for PortTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} listener's port {} is held by another process or test",
+            self.listener, self.port
+        )
+    }
 }
