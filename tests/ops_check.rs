@@ -261,12 +261,10 @@ async fn tls_server(certificate: &TestCertificate) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syslog_receiver_that_is_not_listening_is_diagnosed_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound but not listening: connections are refused, and no other test can take it meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let sink = format!(
         "[[sinks]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\n"
     );
