@@ -358,6 +358,7 @@ proptest! {
             record_type,
             operation,
             creation_time: String::from_utf8_lossy(&raw).into_owned(),
+            large: Default::default(),
         };
         let ev = Event::from_record(record, &ctx());
         let mut out = Vec::new();

@@ -49,10 +49,10 @@ pub struct AirInvestigation {
     pub status: Option<String>,
     /// `DeepLinkUrl` (docs: `DeeplinkURL`).
     pub deep_link_url: Option<String>,
-    /// `Actions` as received (raw JSON), decoded on first use.
-    actions_raw: Option<Box<RawValue>>,
-    /// `Data` as received (raw JSON, usually a string), decoded on first use.
-    data_raw: Option<Box<RawValue>>,
+    /// `Actions` as received (raw JSON text, valid), decoded on first use.
+    actions_raw: Option<Box<str>>,
+    /// `Data` as received (raw JSON text, valid, usually a string), decoded on first use.
+    data_raw: Option<Box<str>>,
     /// `Data`, `Actions` and their entities, once decoded.
     decoded: OnceLock<AirDecoded>,
     /// `Data` and `Actions` as [`Value`]s, once asked for.
@@ -102,8 +102,8 @@ impl Model for AirInvestigation {
             "runningtime" => self.running_time = decode::scalar(map)?,
             "status" => self.status = decode::text(map)?,
             "deeplinkurl" => self.deep_link_url = decode::text(map)?,
-            "actions" => self.actions_raw = Some(map.next_value::<Box<RawValue>>()?),
-            "data" => self.data_raw = Some(map.next_value::<Box<RawValue>>()?),
+            "actions" => self.actions_raw = Some(map.next_value::<Box<RawValue>>()?.into()),
+            "data" => self.data_raw = Some(map.next_value::<Box<RawValue>>()?.into()),
             _ => return Ok(false),
         }
         Ok(true)
@@ -148,10 +148,10 @@ fn decode_actions(value: Value) -> Vec<Value> {
 
 /// The tree of a raw `Data` or `Actions` value: a JSON string holding a document is that document (as
 /// `decode_embedded` of the value `AirInvestigation::values` reads); `Null` when it does not decode.
-fn top(texts: &mut Texts, raw: &RawValue) -> Node {
-    match unescape_simple(raw.get()) {
+fn top(texts: &mut Texts, raw: &str) -> Node {
+    match unescape_simple(raw) {
         Some(text) => texts.embedded_text(text),
-        None => match texts.parse(raw.get().to_owned()) {
+        None => match texts.parse(raw.to_owned()) {
             Ok(node) => texts.embedded(node),
             Err(_) => Node::Null,
         },
@@ -407,11 +407,11 @@ impl AirInvestigation {
     /// Decodes `Data` and `Actions` from their raw JSON into [`Value`]s, once.
     fn values(&self) -> &AirValues {
         self.values.get_or_init(|| {
-            let value = |raw: &Option<Box<RawValue>>| {
+            let value = |raw: &Option<Box<str>>| {
                 raw.as_deref()
-                    .and_then(|raw| match unescape_simple(raw.get()) {
+                    .and_then(|raw| match unescape_simple(raw) {
                         Some(text) => Some(Value::String(text)),
-                        None => serde_json::from_str::<Value>(raw.get()).ok(),
+                        None => serde_json::from_str::<Value>(raw).ok(),
                     })
                     .unwrap_or(Value::Null)
             };
@@ -420,6 +420,23 @@ impl AirInvestigation {
                 data: Some(decode_embedded(value(&self.data_raw))).filter(|v| !v.is_null()),
             }
         })
+    }
+
+    /// Sets the raw JSON texts of `Data` and `Actions` (which must be valid JSON values, as the decoder's
+    /// [`LargeMembers`](super::LargeMembers) spans are) after a decode that had them cut out.
+    pub(crate) fn set_large(&mut self, data: Option<&str>, actions: Option<&str>) {
+        debug_assert!(
+            data.into_iter()
+                .chain(actions)
+                .all(|raw| serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()),
+            "large members must be valid JSON values"
+        );
+        if let Some(data) = data {
+            self.data_raw = Some(data.into());
+        }
+        if let Some(actions) = actions {
+            self.actions_raw = Some(actions.into());
+        }
     }
 
     /// A string field of the decoded `Data` alert (`AlertDisplayName`, `Severity`, `DetectionTechnology`, …).

@@ -49,6 +49,47 @@ pub struct Record {
     pub operation: String,
     /// `CreationTime` as sent (usually `YYYY-MM-DDTHH:MM:SS`, UTC, without zone).
     pub creation_time: String,
+    /// Where the `Data` and `Actions` values are in `raw`, when the decoder found them (`Default`: not
+    /// known; they are then read like every other member).
+    pub large: LargeMembers,
+}
+
+/// A byte range of [`Record::raw`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// `start..end`.
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end, "a span ends after it starts");
+        Span { start, end }
+    }
+
+    /// The text of the span in `text`; `None` when it does not lie on character boundaries inside it.
+    pub(crate) fn of<'t>(&self, text: &'t str) -> Option<&'t str> {
+        text.get(self.start..self.end)
+    }
+}
+
+/// The raw values of a record's top-level `Data` and `Actions` members (AIR records carry kilobytes of
+/// escaped JSON in them), located by the decoder's validating pass over the record. An AIR record is then
+/// decoded with those two values cut out, so that serde_json does not scan them a second time only to
+/// capture them raw (it stops at every escape); see `Event::from_record`.
+///
+/// Set only by the decoder, which has checked that the record is valid JSON, that no top-level key has
+/// escapes, and that each span is exactly one value (the last of a repeated key, which is the one the
+/// models keep).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LargeMembers {
+    /// The value of the last `Data` member (any ASCII case).
+    pub data: Option<Span>,
+    /// The value of the last `Actions` member (any ASCII case).
+    pub actions: Option<Span>,
 }
 
 /// Why bytes are not an audit record.
@@ -110,6 +151,7 @@ impl Record {
             record_type,
             operation: identity.operation.unwrap_or_default(),
             creation_time: identity.creation_time.unwrap_or_default(),
+            large: LargeMembers::default(),
         })
     }
 }
@@ -267,6 +309,50 @@ fn decode_as<M: decode::Model>(raw: RawRecord<'_>) -> Result<Decoded<M>, String>
     }
 }
 
+/// An AIR record: decoded with its `Data` and `Actions` values cut out when the decoder located them (see
+/// [`LargeMembers`]), else (and whenever that path fails) as any other record.
+fn decode_air(
+    raw: RawRecord<'_>,
+    large: LargeMembers,
+) -> Result<Decoded<AirInvestigation>, String> {
+    if let Some(decoded) = raw.text.and_then(|text| decode_air_cut(text, large)) {
+        return Ok(decoded);
+    }
+    decode_as::<AirInvestigation>(raw)
+}
+
+/// `text` with the `large` values replaced by `null`, decoded; those values then set from their spans.
+/// `None` when no value was located or anything does not fit.
+fn decode_air_cut(text: &str, large: LargeMembers) -> Option<Decoded<AirInvestigation>> {
+    if large == LargeMembers::default() {
+        return None;
+    }
+    let mut spans = [large.data, large.actions];
+    spans.sort_by_key(|span| span.map(|span| span.start));
+    let spans = spans.into_iter().flatten();
+    let mut cut = String::with_capacity(text.len());
+    let mut at = 0;
+    for span in spans {
+        // `get` refuses a span that starts before the previous one ends (two members never overlap).
+        cut.push_str(text.get(at..span.start)?);
+        cut.push_str("null");
+        at = span.end;
+    }
+    cut.push_str(text.get(at..)?);
+    let data = match large.data {
+        Some(span) => Some(span.of(text)?),
+        None => None,
+    };
+    let actions = match large.actions {
+        Some(span) => Some(span.of(text)?),
+        None => None,
+    };
+    let top = serde_json::from_str::<decode::Top<(Common, AirInvestigation)>>(&cut).ok()?;
+    let (common, mut air) = top.model;
+    air.set_large(data, actions);
+    Some((common, air, top.unknown))
+}
+
 // === impl Event ===
 
 impl Event {
@@ -282,9 +368,7 @@ impl Event {
             Some(Kind::AtpContent) => {
                 decode_as::<AtpContentData>(raw).map(|(c, m, u)| (c, Body::AtpContent(m), u))
             }
-            Some(Kind::Air) => {
-                decode_as::<AirInvestigation>(raw).map(|(c, m, u)| (c, Body::Air(m), u))
-            }
+            Some(Kind::Air) => decode_air(raw, record.large).map(|(c, m, u)| (c, Body::Air(m), u)),
             None => decode_as::<()>(raw).map(|(c, (), u)| (c, Body::Untyped, u)),
         };
         let (common, body, unknown, decode_error, raw_is_json) = match typed {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::enums::{FileVerdict, Policy, PolicyAction, SourceWorkload, UrlClickAction};
 use super::*;
+use crate::source::{decode_element, Decoded};
 
 fn ev(record: serde_json::Value) -> Event {
     let raw = serde_json::to_vec(&record).unwrap_or_default();
@@ -81,6 +82,7 @@ fn broken_json_never_panics_and_is_reported() {
         record_type: 28,
         operation: "TIMailData".into(),
         creation_time: "2025-11-24T10:03:19".into(),
+        large: Default::default(),
     };
     let e = Event::from_record(record, &NormalizeContext::default());
     assert!(e.decode_error().is_some());
@@ -349,4 +351,91 @@ fn a_passthrough_event_keeps_the_record_and_its_time_without_decoding_it() {
     let mut out = Vec::new();
     crate::encode::encode(crate::encode::Format::Json, &passed, &mut out);
     assert_eq!(out, raw.as_bytes());
+}
+
+/// Every output format of `record`'s event, and the event's own view of `Data` and `Actions`.
+fn rendered(record: Record) -> Vec<Vec<u8>> {
+    let ctx = NormalizeContext {
+        fetched_at: Utc.with_ymd_and_hms(2025, 11, 24, 10, 5, 0).unwrap(),
+        ..NormalizeContext::new("contoso")
+    };
+    let event = Event::from_record(record, &ctx);
+    let mut outputs: Vec<Vec<u8>> = [
+        crate::encode::Format::Json,
+        crate::encode::Format::Ecs,
+        crate::encode::Format::Cef,
+        crate::encode::Format::Leef,
+    ]
+    .into_iter()
+    .map(|format| {
+        let mut out = Vec::new();
+        crate::encode::encode(format, &event, &mut out);
+        out
+    })
+    .collect();
+    if let Body::Air(air) = event.body() {
+        outputs.push(
+            format!("{:?} {:?} {:?}", air.data(), air.actions(), air.entities()).into_bytes(),
+        );
+    }
+    outputs.push(format!("{:?}", event.decode_error()).into_bytes());
+    outputs
+}
+
+#[test]
+fn an_air_record_decodes_the_same_with_data_and_actions_cut_out() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let mut texts: Vec<String> = [
+        "air_remediated_objects",
+        "air_running_no_actions",
+        "air_threats_found_strings",
+        "undecodable_air_running_time",
+    ]
+    .iter()
+    .map(|name| std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap())
+    .collect();
+    // The real public samples beside the project, when they are there (see tests/formats_real.rs).
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/real-atp-records.jsonl"
+    );
+    if let Ok(lines) = std::fs::read_to_string(real) {
+        texts.extend(
+            lines
+                .lines()
+                .filter(|line| line.contains("AirInvestigationData"))
+                .map(str::to_owned),
+        );
+    }
+    // The shapes the cut must survive: repeated and lower-case keys, `null`, an object, text that is not JSON,
+    // and a model field that fails to decode (the whole record is then decoded again, slowly, for the reason).
+    let base = r#""Id":"a1","RecordType":64,"Operation":"AirInvestigationData","CreationTime":"2025-11-24T10:03:19","Status":"Threats Found""#;
+    for members in [
+        r#""Data":"{\"AlertDisplayName\":\"one\"}","Actions":["{\"ActionType\":\"SoftDelete\"}"],"Data":"{\"AlertDisplayName\":\"two\"}""#,
+        r#""data":null,"actions":"[{\"ActionType\":\"x\"}]""#,
+        r#""Data":{"AlertDisplayName":"object","ExtendedLinks":[{"Href":"https://x"}]},"Actions":[]"#,
+        r#""Data":"not json","Actions":[{"ActionId":"7"}]"#,
+        r#""Data":"{\"a\":1}","RunningTime":{"not":"a number"}"#,
+    ] {
+        texts.push(format!("{{{base},{members}}}"));
+    }
+    for text in texts {
+        let Decoded::Wanted(located) = decode_element(text.as_bytes(), &[64]) else {
+            panic!("not an AIR record: {text}");
+        };
+        if text.to_ascii_lowercase().contains("\"data\"") {
+            assert_ne!(located.large, LargeMembers::default(), "{text}");
+        }
+        let plain = Record {
+            large: LargeMembers::default(),
+            ..located.clone()
+        };
+        for (i, (a, b)) in rendered(located).iter().zip(rendered(plain)).enumerate() {
+            assert_eq!(
+                String::from_utf8_lossy(a),
+                String::from_utf8_lossy(&b),
+                "output {i} of {text}"
+            );
+        }
+    }
 }

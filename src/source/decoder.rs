@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::event::Record;
+use crate::event::{LargeMembers, Record};
 
 use super::header::{self, Fields};
 
@@ -27,6 +27,9 @@ struct Header<'a> {
     operation: Option<Cow<'a, str>>,
     #[serde(rename = "CreationTime", borrow, default)]
     creation_time: Option<Cow<'a, str>>,
+    /// Known only from the header reader's pass.
+    #[serde(skip)]
+    large: LargeMembers,
 }
 
 impl<'a> From<Fields<'a>> for Header<'a> {
@@ -36,6 +39,7 @@ impl<'a> From<Fields<'a>> for Header<'a> {
             record_type: fields.record_type,
             operation: fields.operation.map(Cow::Borrowed),
             creation_time: fields.creation_time.map(Cow::Borrowed),
+            large: fields.large,
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
             .creation_time
             .map(Cow::into_owned)
             .unwrap_or_default(),
+        large: header.large,
     })
 }
 

@@ -16,14 +16,18 @@ use wide::u8x16;
 
 use crate::json_bytes::{self, first_special, BLOCK};
 
-/// The four common fields, as they appear in the record (no escapes in them).
+/// The four common fields, as they appear in the record (no escapes in them), and where the `Data` and
+/// `Actions` members' values are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Fields<'a> {
     pub id: Option<&'a str>,
     pub record_type: Option<i64>,
     pub operation: Option<&'a str>,
     pub creation_time: Option<&'a str>,
+    pub large: LargeMembers,
 }
+
+use crate::event::{LargeMembers, Span};
 
 /// Deeper nesting goes to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 100;
@@ -79,6 +83,10 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             return Some(fields);
         }
+        // Spans are handed out only when no key has escapes: the models match keys after unescaping, so a
+        // key such as `"D\\u0061ta"` would be one they see and the spans miss.
+        let mut large = LargeMembers::default();
+        let mut keys_plain = true;
         loop {
             self.whitespace();
             let (key_start, key_end, key_escapes) = self.string()?;
@@ -86,6 +94,7 @@ impl<'a> Reader<'a> {
             let key = if key_escapes == Escapes::None {
                 &self.bytes()[key_start..key_end]
             } else {
+                keys_plain = false;
                 b"" // an escaped key is never one of the four names (`\u` was refused)
             };
             match key {
@@ -97,9 +106,21 @@ impl<'a> Reader<'a> {
                     record_type_seen = true;
                     fields.record_type = self.record_type()?;
                 }
-                _ => self.value(1)?,
+                _ => {
+                    let start = self.pos;
+                    self.value(1)?;
+                    // The last of a repeated key wins, as in the models.
+                    if key.eq_ignore_ascii_case(b"data") {
+                        large.data = Some(Span::new(start, self.pos));
+                    } else if key.eq_ignore_ascii_case(b"actions") {
+                        large.actions = Some(Span::new(start, self.pos));
+                    }
+                }
             }
             if !self.comma_or_end(b'}')? {
+                if keys_plain {
+                    fields.large = large;
+                }
                 return Some(fields);
             }
         }

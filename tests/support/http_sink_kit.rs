@@ -56,6 +56,7 @@ pub fn event_from(raw: serde_json::Value, id: &str, creation_time: &str) -> Even
         record_type: 28,
         operation: "TIMailData".into(),
         creation_time: creation_time.to_string(),
+        large: Default::default(),
     };
     Event::from_record(record, &context)
 }

@@ -83,6 +83,7 @@ pub fn events(count: usize, seed: &str, large: bool) -> Arc<Vec<Event>> {
                 record_type,
                 operation: operation.to_string(),
                 creation_time,
+                large: Default::default(),
             };
             Event::from_record(record, &context)
         })

@@ -25,6 +25,7 @@ fn event(id: &str, operation: &str, creation_time: &str) -> Event {
         record_type: 28,
         operation: operation.to_string(),
         creation_time: creation_time.to_string(),
+        large: Default::default(),
     };
     let context = NormalizeContext {
         tenant: "contoso".into(),

@@ -328,6 +328,7 @@ mod tests {
             record_type: 28,
             operation: "TIMailData".into(),
             creation_time: "2025-11-24T10:03:19".into(),
+            large: Default::default(),
         };
         let context = NormalizeContext {
             tenant: "contoso".into(),

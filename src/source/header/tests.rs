@@ -18,7 +18,43 @@ struct SerdeHeader<'a> {
     creation_time: Option<Cow<'a, str>>,
 }
 
-/// The fast reader either declines or agrees with serde_json.
+/// The top-level members in document order, as serde_json reads them (keys unescaped, values raw).
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// The raw value of the last top-level member named `name` in any ASCII case, as serde_json reads it.
+fn last_member(text: &str, name: &str) -> Option<String> {
+    let Members(members) = serde_json::from_str(text).ok()?;
+    members
+        .into_iter()
+        .rev()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.get().to_owned())
+}
+
+/// The fast reader either declines or agrees with serde_json, the spans of `Data` and `Actions` included.
 fn agrees(text: &str) -> Result<(), TestCaseError> {
     let Some(fast) = read(text) else {
         return Ok(());
@@ -48,6 +84,18 @@ fn agrees(text: &str) -> Result<(), TestCaseError> {
         "{}",
         text
     );
+    // A span is either not handed out or exactly the value serde_json captures for the last such key.
+    for (span, name) in [(fast.large.data, "data"), (fast.large.actions, "actions")] {
+        if let Some(span) = span {
+            prop_assert_eq!(
+                span.of(text).map(str::to_owned),
+                last_member(text, name),
+                "{} of {}",
+                name,
+                text
+            );
+        }
+    }
     Ok(())
 }
 
@@ -87,6 +135,7 @@ fn reads_the_four_fields_and_skips_everything_else() {
             record_type: Some(28),
             operation: Some("TIMailData"),
             creation_time: Some("2025-11-24T10:03:19"),
+            large: LargeMembers::default(),
         })
     );
 }
@@ -163,6 +212,37 @@ fn escape_dense_strings_are_read_like_serde_json_reads_them() {
     }
 }
 
+#[test]
+fn locates_the_last_data_and_actions_values() {
+    let text = r#"{"Data":"first","Id":"i","RecordType":64,"actions":[ "{\"a\":1}" ],"DATA" : {"x":[1,"}"]} }"#;
+    let fields = read(text).unwrap();
+    assert_eq!(
+        fields.large.data.and_then(|span| span.of(text)),
+        Some(r#"{"x":[1,"}"]}"#)
+    );
+    assert_eq!(
+        fields.large.actions.and_then(|span| span.of(text)),
+        Some(r#"[ "{\"a\":1}" ]"#)
+    );
+    agrees(text).unwrap();
+    let none = read(r#"{"Id":"i","RecordType":64}"#).unwrap();
+    assert_eq!(none.large, LargeMembers::default());
+}
+
+#[test]
+fn hands_out_no_spans_when_a_key_has_escapes() {
+    // The models would see `Data` in the second key after unescaping; the spans would miss it.
+    let text = r#"{"Data":"a","D\u0061ta":"b","Id":"i"}"#;
+    if let Some(fields) = read(text) {
+        assert_eq!(fields.large, LargeMembers::default());
+    }
+    let text = r#"{"Data":"a","x\"y":1,"Id":"i"}"#;
+    assert_eq!(
+        read(text).map(|fields| fields.large),
+        Some(LargeMembers::default())
+    );
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
@@ -189,8 +269,10 @@ proptest! {
         id in prop::option::of("[a-f0-9-]{0,36}"),
         record_type in prop::option::of(any::<i64>()),
         operation in prop::option::of("[A-Za-z]{0,20}"),
+        large in prop::collection::vec((prop::sample::select(vec!["Data", "data", "Actions", "ACTIONS"]), json_value()), 0..3),
         pretty: bool,
     ) {
+        for (key, value) in large { record.insert(key.into(), value); }
         if let Some(id) = id { record.insert("Id".into(), id.into()); }
         if let Some(record_type) = record_type { record.insert("RecordType".into(), record_type.into()); }
         if let Some(operation) = operation { record.insert("Operation".into(), operation.into()); }

@@ -27,6 +27,7 @@ fn batch(count: usize) -> EncodedBatch {
                 record_type: 28,
                 operation: "TIMailData".into(),
                 creation_time: "2025-11-24T10:03:19".into(),
+                large: Default::default(),
             };
             Event::from_record(record, &context)
         })
