@@ -115,15 +115,19 @@ impl Model for AirInvestigation {
 /// anything else (not a string, a `\u` escape), left to serde_json. Same result as serde_json.
 fn unescape_simple(raw: &str) -> Option<String> {
     let body = raw.strip_prefix('"')?.strip_suffix('"')?;
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = body.as_bytes();
-    while let Some(at) = memchr::memchr(b'\\', rest) {
-        out.extend_from_slice(&rest[..at]);
-        out.push(scan::short_escape(*rest.get(at + 1)?)?);
-        rest = &rest[at + 2..];
+    // Text, not bytes: every cut is next to an ASCII backslash or escape letter, so the pieces are `str`s and
+    // the result needs no second UTF-8 check.
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
+        out.push_str(rest.get(..at)?);
+        out.push(char::from(scan::short_escape(
+            *rest.as_bytes().get(at + 1)?,
+        )?));
+        rest = rest.get(at + 2..)?;
     }
-    out.extend_from_slice(rest);
-    String::from_utf8(out).ok()
+    out.push_str(rest);
+    Some(out)
 }
 
 /// A value that may be a JSON-encoded string: decoded when it is one, kept as it is otherwise.

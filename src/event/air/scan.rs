@@ -23,6 +23,8 @@ pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> 
         extra,
         depth: 0,
         order: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
     };
     scan.ws();
     let node = scan.value()?;
@@ -38,6 +40,11 @@ struct Scan<'t, 'e> {
     depth: usize,
     /// Scratch space for sorting object keys.
     order: Vec<(u64, usize)>,
+    /// The items of the arrays being read, innermost last; each array takes its own off the top, in a vector
+    /// of its exact size (pushing onto a fresh vector per array regrew it several times).
+    items: Vec<Node>,
+    /// The same for the entries of the objects being read.
+    entries: Vec<(Text, Node)>,
 }
 
 impl Scan<'_, '_> {
@@ -81,12 +88,13 @@ impl Scan<'_, '_> {
 
     fn array(&mut self) -> Option<Node> {
         self.enter()?;
-        let mut items = Vec::new();
+        let base = self.items.len();
         if self.peek()? == b']' {
             self.at += 1;
         } else {
             loop {
-                items.push(self.value()?);
+                let item = self.value()?;
+                self.items.push(item);
                 self.ws();
                 match self.peek()? {
                     b',' => {
@@ -102,12 +110,12 @@ impl Scan<'_, '_> {
             }
         }
         self.depth -= 1;
-        Some(Node::Array(items))
+        Some(Node::Array(self.items.split_off(base)))
     }
 
     fn object(&mut self) -> Option<Node> {
         self.enter()?;
-        let mut entries: Vec<(Text, Node)> = Vec::new();
+        let base = self.entries.len();
         if self.peek()? == b'}' {
             self.at += 1;
         } else {
@@ -116,7 +124,7 @@ impl Scan<'_, '_> {
                     return None;
                 }
                 let key = self.string()?;
-                if entries.is_empty() && self.bytes(&key) == RAW_VALUE_TOKEN.as_bytes() {
+                if self.entries.len() == base && self.bytes(&key) == RAW_VALUE_TOKEN.as_bytes() {
                     return None;
                 }
                 self.ws();
@@ -126,7 +134,7 @@ impl Scan<'_, '_> {
                 self.at += 1;
                 self.ws();
                 let value = self.value()?;
-                entries.push((key, value));
+                self.entries.push((key, value));
                 self.ws();
                 match self.peek()? {
                     b',' => {
@@ -141,6 +149,7 @@ impl Scan<'_, '_> {
                 }
             }
         }
+        let mut entries = self.entries.split_off(base);
         let (b, extra) = (self.b, &*self.extra);
         sort_entries(&mut entries, &mut self.order, |t| text_bytes(b, extra, t));
         self.depth -= 1;

@@ -108,3 +108,34 @@ fn the_scanner_takes_the_common_shape_and_leaves_the_rest_to_serde_json() {
         );
     }
 }
+
+/// JSON text of any shape, objects with keys that repeat (the last wins) in any order, as in real `Data`.
+fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        "[ -~\\n\\t\"\\\\é]{0,20}".prop_map(|s| Value::from(s).to_string()),
+    ];
+    leaf.prop_recursive(5, 60, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8)
+                .prop_map(|items| format!("[{}]", items.join(","))),
+            proptest::collection::vec(("[a-dA-D\"]{0,3}", inner), 0..8).prop_map(|entries| {
+                let members: Vec<String> = entries
+                    .iter()
+                    .map(|(key, value)| format!("{}:{value}", Value::from(key.as_str())))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_document_is_written_as_serde_json_writes_it(text in json_text()) {
+        proptest::prop_assert_eq!(via_tree(&text), via_value(&text), "{}", text);
+    }
+}
