@@ -14,7 +14,9 @@ use super::progress::{InFlightIds, StreamProgress};
 use crate::api::{ApiClient, ApiError, ContentBlob, RetryPolicy};
 use crate::config::CollectorConfig;
 use crate::event::{Event, NormalizeContext};
-use crate::source::{plan_windows, split_span, BlobReader, ReadError, Window};
+use crate::source::{
+    plan_windows, split_span, until_just_after_a_second, BlobReader, ReadError, Window,
+};
 use crate::state::{DeadLetter, DeadLetterKind, StateError, StateStore, StreamKey};
 use crate::telemetry::{Metrics, StreamLabels};
 
@@ -81,9 +83,10 @@ impl StreamTask {
             &self.stream.to_string(),
             Some(&self.stream.tenant),
         );
+        // When the current cycle was due (see `next_cycle`).
+        let mut due = tokio::time::Instant::now();
         loop {
             alive.tick();
-            let cycle_started = tokio::time::Instant::now();
             let cycle = self.poll_once(&progress, &labels).await;
             if let Err(error) = &cycle {
                 tracing::error!(tenant = %self.stream.tenant, content_type = %self.stream.content_type, %error, "poll cycle failed");
@@ -97,18 +100,37 @@ impl StreamTask {
                 }
                 return cycle;
             }
-            // Polls start `poll_interval` apart: the cycle's own time is not added to the wait (it was,
-            // and a blob listable just after a list waited the interval plus a cycle); after a cycle longer
-            // than the interval (a catch-up), the next starts at once.
+            due = self.next_cycle(due);
             let _between_polls = alive.waiting();
             tokio::select! {
                 // A shutdown wins over a poll that is already due (after a catch-up): no cycle is begun
                 // only to be left at once.
                 biased;
                 () = self.shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep_until(cycle_started + self.collector.poll_interval) => {}
+                () = tokio::time::sleep_until(due) => {}
             }
         }
+    }
+
+    /// When the cycle after the one `due` then starts.
+    ///
+    /// Cycles start `poll_interval` apart, counted from when each was due, so that neither the cycle's own
+    /// time nor late wake-ups add to the wait (they did, and a blob listable just after a list waited the
+    /// interval plus a cycle); after a cycle longer than the interval (a catch-up) the next starts at once.
+    /// When the interval is a whole number of seconds, cycles start just after a whole second of the API's
+    /// clock: a listing window ends on a whole second at or before the list (the API takes no fractions),
+    /// so a blob that became listable in the part of a second before the list waited a whole further
+    /// interval (the benchmark's lag p99 at a 60 s poll reached 61.06 s).
+    fn next_cycle(&self, due: tokio::time::Instant) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let interval = self.collector.poll_interval;
+        let next = (due + interval).max(now);
+        if interval.subsec_nanos() != 0 || interval.is_zero() {
+            return next;
+        }
+        let server_at_next =
+            self.api.server_now() + chrono::TimeDelta::from_std(next - now).unwrap_or_default();
+        next + until_just_after_a_second(server_at_next)
     }
 
     async fn poll_once(

@@ -14,6 +14,8 @@ mod splitter;
 mod structural;
 
 pub use decoder::{decode_element, Decoded};
-pub use planner::{oldest_start, plan_windows, split_span, Window, MAX_WINDOW};
+pub use planner::{
+    oldest_start, plan_windows, split_span, until_just_after_a_second, Window, MAX_WINDOW,
+};
 pub use reader::{BlobReader, Chunk, InvalidElement, ReadError};
 pub use splitter::{ArraySplitter, SplitError};

@@ -63,6 +63,22 @@ pub fn split_span(since: DateTime<Utc>, until: DateTime<Utc>) -> Vec<Window> {
     windows
 }
 
+/// How long from `at` until just after (5 to 55 ms past) a whole second; zero when `at` is already there.
+/// Windows end on whole seconds (the API takes no fractions), so the part of a second before a list is
+/// left to the next cycle; a list just after a whole second leaves next to nothing. The 50 ms of slack
+/// absorb the jitter of converting between the monotonic clock and the API's (without it, a target a few
+/// microseconds past the mark waited a whole second more).
+pub fn until_just_after_a_second(at: DateTime<Utc>) -> std::time::Duration {
+    const MARGIN: std::time::Duration = std::time::Duration::from_millis(5);
+    const SLACK_NANOS: u32 = 50_000_000;
+    let past_margin = at - Duration::from_std(MARGIN).unwrap_or_default();
+    match past_margin.timestamp_subsec_nanos() {
+        nanos if nanos < SLACK_NANOS => std::time::Duration::ZERO,
+        // A leap second's nanoseconds run past 1e9: the next whole second is a moment away.
+        nanos => std::time::Duration::from_nanos(1_000_000_000u64.saturating_sub(u64::from(nanos))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +129,27 @@ mod tests {
         let now = at("2025-11-24T10:00:00Z");
         let windows = plan_windows(Some(at("2025-11-24T09:59:00Z")), now, 12 * HOUR, HOUR);
         assert_eq!(windows[0].start, at("2025-11-23T22:00:00Z"));
+    }
+
+    #[test]
+    fn cycles_are_moved_to_just_after_a_whole_second() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let wait = |text: &str| until_just_after_a_second(at(text));
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(wait("2025-11-24T10:00:00.005Z"), ms(0));
+        assert_eq!(wait("2025-11-24T10:00:00.054Z"), ms(0), "within the slack");
+        assert_eq!(
+            wait("2025-11-24T10:00:00.005001Z"),
+            ms(0),
+            "jitter past the mark"
+        );
+        assert_eq!(wait("2025-11-24T10:00:00.004Z"), ms(1));
+        assert_eq!(wait("2025-11-24T10:00:00.000Z"), ms(5));
+        assert_eq!(wait("2025-11-24T10:00:00.056Z"), ms(949));
+        assert_eq!(wait("2025-11-24T10:00:00.750Z"), ms(255));
     }
 }
