@@ -125,7 +125,9 @@ impl Default for StateConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorConfig {
-    /// How often each stream lists new content once it has caught up.
+    /// How often each stream lists new content once it has caught up. Cycles start this far apart; a
+    /// whole number of seconds also puts each list just after a whole second of the API's clock, where the
+    /// listing window (which ends on a whole second) leaves out next to nothing.
     #[serde(with = "humantime_serde", default = "defaults::poll_interval")]
     pub poll_interval: Duration,
     /// How far back each poll lists again, because blobs appear late and out of order.
