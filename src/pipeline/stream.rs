@@ -116,11 +116,12 @@ impl StreamTask {
     ///
     /// Cycles start `poll_interval` apart, counted from when each was due, so that neither the cycle's own
     /// time nor late wake-ups add to the wait (they did, and a blob listable just after a list waited the
-    /// interval plus a cycle); after a cycle longer than the interval (a catch-up) the next starts at once.
-    /// When the interval is a whole number of seconds, cycles start just after a whole second of the API's
-    /// clock: a listing window ends on a whole second at or before the list (the API takes no fractions),
-    /// so a blob that became listable in the part of a second before the list waited a whole further
-    /// interval (the benchmark's lag p99 at a 60 s poll reached 61.06 s).
+    /// interval plus a cycle); after a cycle longer than the interval (a catch-up) the next starts at once,
+    /// or, with the rule below, at the next whole second. When the interval is a whole number of seconds,
+    /// cycles start just after a whole second of the API's clock: a listing window ends on a whole second
+    /// at or before the list (the API takes no fractions), so a blob that became listable in the part of a
+    /// second before the list waited a whole further interval (the benchmark's lag p99 at a 60 s poll
+    /// reached 61.06 s).
     fn next_cycle(&self, due: tokio::time::Instant) -> tokio::time::Instant {
         let now = tokio::time::Instant::now();
         let interval = self.collector.poll_interval;

@@ -14,6 +14,7 @@
 
 use wide::u8x16;
 
+use crate::event::{LargeMembers, Span};
 use crate::json_bytes::{self, first_special, BLOCK};
 
 /// The four common fields, as they appear in the record (no escapes in them), and where the `Data` and
@@ -26,8 +27,6 @@ pub(super) struct Fields<'a> {
     pub creation_time: Option<&'a str>,
     pub large: LargeMembers,
 }
-
-use crate::event::{LargeMembers, Span};
 
 /// Deeper nesting goes to serde_json (whose own limit is 128).
 const MAX_DEPTH: usize = 100;

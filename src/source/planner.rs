@@ -133,13 +133,8 @@ mod tests {
 
     #[test]
     fn cycles_are_moved_to_just_after_a_whole_second() {
-        let at = |text: &str| {
-            DateTime::parse_from_rfc3339(text)
-                .unwrap()
-                .with_timezone(&Utc)
-        };
         let wait = |text: &str| until_just_after_a_second(at(text));
-        let ms = std::time::Duration::from_millis;
+        let ms = StdDuration::from_millis;
         assert_eq!(wait("2025-11-24T10:00:00.005Z"), ms(0));
         assert_eq!(wait("2025-11-24T10:00:00.054Z"), ms(0), "within the slack");
         assert_eq!(
