@@ -1,6 +1,8 @@
 //! Byte scanning shared by the decoders and the encoders: where a JSON string's plain run ends
 //! ([`first_special`]), and, for 64-byte blocks, masks of compared bytes ([`lanes`], [`bits`]) and which
-//! bytes are escaped ([`escaped`], for text dense in escapes such as AIR's embedded documents).
+//! bytes are escaped ([`escaped`], for text dense in escapes such as AIR's embedded documents); on top of
+//! those, where a string with escapes ends ([`escaped_string_end`], used by the header reader and the AIR
+//! document decoder) and its text ([`unescape_short`]).
 //!
 //! Compares use `wide`'s safe SIMD (SSE2 on x86_64, NEON on aarch64, plain code elsewhere); the last bytes
 //! of a slice are compared in a padded copy, so short strings take one step.
@@ -48,6 +50,22 @@ pub(crate) fn bits(compared: [u8x16; 4]) -> u64 {
     })
 }
 
+/// The backslashes among the [`BLOCK`] bytes of `bytes` from `at` on, as a mask (bit `i` is byte `at + i`);
+/// past the end of `bytes` there are none.
+#[inline]
+pub(crate) fn backslashes_at(bytes: &[u8], at: usize) -> u64 {
+    let rest = bytes.get(at..).unwrap_or_default();
+    let block = match rest.first_chunk::<BLOCK>() {
+        Some(block) => *block,
+        None => {
+            let mut padded = [0u8; BLOCK];
+            padded[..rest.len()].copy_from_slice(rest);
+            padded
+        }
+    };
+    bits(lanes(&block).map(|lane| lane.simd_eq(u8x16::splat(b'\\'))))
+}
+
 /// Odd bit positions (1, 3, 5, …).
 const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
 
@@ -68,6 +86,152 @@ pub(crate) fn escaped(backslash: u64, first_escaped: bool) -> (u64, bool) {
     let escaped = escape_and_code ^ (backslash | carried);
     let escape = escape_and_code & backslash;
     (escaped, escape >> 63 == 1)
+}
+
+/// The position of the closing quote of a string whose escapes start at `pos`; `None` for a control
+/// character, an invalid or `\u` escape, or no closing quote.
+///
+/// Strings with escapes are often long runs of them (AIR's `Data` is JSON inside a JSON string): 64 bytes
+/// at a time, the escaped bytes are found with the splitter's backslash arithmetic ([`escaped`])
+/// instead of stopping at each escape.
+pub(crate) fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
+    let mut first_escaped = false;
+    while let Some(block) = bytes
+        .get(pos..)
+        .and_then(|rest| rest.first_chunk::<BLOCK>())
+    {
+        let masks = StringMasks::of(block);
+        let (escaped, next_escaped) = escaped(masks.backslash, first_escaped);
+        let quotes = masks.quote & !escaped;
+        // The bytes of the block that are still inside the string.
+        let inside = if quotes == 0 {
+            u64::MAX
+        } else {
+            (quotes & quotes.wrapping_neg()) - 1
+        };
+        if masks.control & inside != 0 {
+            return None;
+        }
+        let mut codes = escaped & inside;
+        while codes != 0 {
+            let at = codes.trailing_zeros() as usize;
+            codes &= codes - 1;
+            if !is_short_escape(block[at]) {
+                return None;
+            }
+        }
+        if quotes != 0 {
+            return Some(pos + quotes.trailing_zeros() as usize);
+        }
+        first_escaped = next_escaped;
+        pos += BLOCK;
+    }
+    // The last bytes (under a block), one at a time.
+    loop {
+        let byte = *bytes.get(pos)?;
+        if first_escaped {
+            if !is_short_escape(byte) {
+                return None;
+            }
+            first_escaped = false;
+        } else {
+            match byte {
+                b'"' => return Some(pos),
+                b'\\' => first_escaped = true,
+                0..=0x1F => return None,
+                _ => {}
+            }
+        }
+        pos += 1;
+    }
+}
+
+/// An escape JSON allows, except `\u` (left to serde_json).
+fn is_short_escape(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
+}
+
+/// Quotes, backslashes and control characters of a block.
+struct StringMasks {
+    quote: u64,
+    backslash: u64,
+    control: u64,
+}
+
+impl StringMasks {
+    fn of(block: &[u8; BLOCK]) -> StringMasks {
+        let lanes = lanes(block);
+        let find = |byte: u8| bits(lanes.map(|lane| lane.simd_eq(u8x16::splat(byte))));
+        let last_control = u8x16::splat(0x1F);
+        StringMasks {
+            quote: find(b'"'),
+            backslash: find(b'\\'),
+            control: bits(lanes.map(|lane| lane.min(last_control).simd_eq(lane))),
+        }
+    }
+}
+
+/// Appends the text of a JSON string's contents `body` (without its quotes) that uses only the short escapes
+/// (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`) to `out`; `None` (with `out` as it was) on anything
+/// else: a `\u` escape, an invalid one, a backslash at the end. Control characters are not looked for: `body`
+/// has passed [`escaped_string_end`] or a JSON parser.
+///
+/// Text, not bytes: every cut is next to an ASCII backslash or escape letter, so the pieces are `str`s and the
+/// result needs no second UTF-8 check. The backslashes are found 64 bytes at a time: an embedded document
+/// (AIR's `Data`, JSON inside a JSON string) has one every few bytes, too many to look for one by one.
+pub(crate) fn unescape_short(body: &str, out: &mut String) -> Option<()> {
+    let before = out.len();
+    let unescaped = unescape_short_onto(body, out);
+    if unescaped.is_none() {
+        out.truncate(before);
+    }
+    unescaped
+}
+
+fn unescape_short_onto(body: &str, out: &mut String) -> Option<()> {
+    let bytes = body.as_bytes();
+    out.reserve(body.len());
+    // Where the text not yet copied starts: just past the last escape.
+    let mut copied: usize = 0;
+    let mut block: usize = 0;
+    while block < bytes.len() {
+        // A backslash escaped by one at the end of the previous block is text, not an escape.
+        let mut backslashes = bits_from(backslashes_at(bytes, block), copied.saturating_sub(block));
+        while backslashes != 0 {
+            let at = block + backslashes.trailing_zeros() as usize;
+            out.push_str(body.get(copied..at)?);
+            out.push(char::from(short_escape(*bytes.get(at + 1)?)?));
+            copied = at + 2;
+            backslashes = bits_from(backslashes, copied - block);
+        }
+        block += BLOCK;
+    }
+    out.push_str(body.get(copied..)?);
+    Some(())
+}
+
+/// The byte a short JSON escape (`\` followed by `escape`) stands for; `None` for `\u` and invalid escapes.
+pub(crate) fn short_escape(escape: u8) -> Option<u8> {
+    Some(match escape {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
+}
+
+/// `mask` without its bits below `first`.
+fn bits_from(mask: u64, first: usize) -> u64 {
+    if first >= 64 {
+        0
+    } else {
+        mask & (u64::MAX << first)
+    }
 }
 
 fn special_in(chunk: [u8; 16]) -> Option<usize> {
@@ -105,6 +269,31 @@ mod tests {
             }
         }
         assert_eq!(first_special("é\u{7f} \u{1}".as_bytes()), Some(4));
+    }
+
+    #[test]
+    fn backslash_masks_cover_one_block_and_stop_at_the_end() {
+        let mut bytes = vec![b'a'; 150];
+        for at in [0, 63, 64, 100, 149] {
+            bytes[at] = b'\\';
+        }
+        assert_eq!(backslashes_at(&bytes, 0), 1 | 1 << 63);
+        assert_eq!(backslashes_at(&bytes, 64), 1 | 1 << 36);
+        assert_eq!(backslashes_at(&bytes, 128), 1 << 21);
+        assert_eq!(backslashes_at(&bytes, 149), 1);
+        assert_eq!(backslashes_at(&bytes, 150), 0);
+        assert_eq!(backslashes_at(&bytes, 999), 0);
+    }
+
+    #[test]
+    fn unescaping_appends_or_leaves_the_text_as_it_was() {
+        let mut out = String::from("x");
+        assert_eq!(unescape_short(r#"a\"b\\c\/d\n"#, &mut out), Some(()));
+        assert_eq!(out, "xa\"b\\c/d\n");
+        for refused in [r"caf\u00e9", r"a\", r"a\x"] {
+            assert_eq!(unescape_short(refused, &mut out), None, "{refused}");
+            assert_eq!(out, "xa\"b\\c/d\n", "{refused}");
+        }
     }
 
     proptest! {

@@ -27,6 +27,7 @@ use super::decode::{self, Model, Scalar};
 use super::hash;
 use super::time::{self, Timestamp};
 use super::Assessment;
+use crate::json_bytes;
 
 /// An AirInvestigationData record's own fields.
 #[derive(Debug, Clone, Default)]
@@ -115,19 +116,9 @@ impl Model for AirInvestigation {
 /// anything else (not a string, a `\u` escape), left to serde_json. Same result as serde_json.
 fn unescape_simple(raw: &str) -> Option<String> {
     let body = raw.strip_prefix('"')?.strip_suffix('"')?;
-    // Text, not bytes: every cut is next to an ASCII backslash or escape letter, so the pieces are `str`s and
-    // the result needs no second UTF-8 check.
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
-        out.push_str(rest.get(..at)?);
-        out.push(char::from(scan::short_escape(
-            *rest.as_bytes().get(at + 1)?,
-        )?));
-        rest = rest.get(at + 2..)?;
-    }
-    out.push_str(rest);
-    Some(out)
+    let mut text = String::new();
+    json_bytes::unescape_short(body, &mut text)?;
+    Some(text)
 }
 
 /// A value that may be a JSON-encoded string: decoded when it is one, kept as it is otherwise.

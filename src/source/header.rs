@@ -12,10 +12,8 @@
 //! answers `None` and the caller asks serde_json, whose answer (and error message) stands. A property test
 //! holds it to that.
 
-use wide::u8x16;
-
 use crate::event::{LargeMembers, Span};
-use crate::json_bytes::{self, first_special, BLOCK};
+use crate::json_bytes::{escaped_string_end, first_special};
 
 /// The four common fields, as they appear in the record (no escapes in them), and where the `Data` and
 /// `Actions` members' values are.
@@ -284,89 +282,6 @@ fn set<T>(field: &mut Option<T>, value: T) -> Option<()> {
     }
     *field = Some(value);
     Some(())
-}
-
-/// The position of the closing quote of a string whose escapes start at `pos`; `None` for a control
-/// character, an invalid or `\u` escape, or no closing quote.
-///
-/// Strings with escapes are often long runs of them (AIR's `Data` is JSON inside a JSON string): 64 bytes
-/// at a time, the escaped bytes are found with the splitter's backslash arithmetic ([`json_bytes::escaped`])
-/// instead of stopping at each escape.
-fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> {
-    let mut first_escaped = false;
-    while let Some(block) = bytes
-        .get(pos..)
-        .and_then(|rest| rest.first_chunk::<BLOCK>())
-    {
-        let masks = StringMasks::of(block);
-        let (escaped, next_escaped) = json_bytes::escaped(masks.backslash, first_escaped);
-        let quotes = masks.quote & !escaped;
-        // The bytes of the block that are still inside the string.
-        let inside = if quotes == 0 {
-            u64::MAX
-        } else {
-            (quotes & quotes.wrapping_neg()) - 1
-        };
-        if masks.control & inside != 0 {
-            return None;
-        }
-        let mut codes = escaped & inside;
-        while codes != 0 {
-            let at = codes.trailing_zeros() as usize;
-            codes &= codes - 1;
-            if !is_short_escape(block[at]) {
-                return None;
-            }
-        }
-        if quotes != 0 {
-            return Some(pos + quotes.trailing_zeros() as usize);
-        }
-        first_escaped = next_escaped;
-        pos += BLOCK;
-    }
-    // The last bytes (under a block), one at a time.
-    loop {
-        let byte = *bytes.get(pos)?;
-        if first_escaped {
-            if !is_short_escape(byte) {
-                return None;
-            }
-            first_escaped = false;
-        } else {
-            match byte {
-                b'"' => return Some(pos),
-                b'\\' => first_escaped = true,
-                0..=0x1F => return None,
-                _ => {}
-            }
-        }
-        pos += 1;
-    }
-}
-
-/// An escape JSON allows, except `\u` (left to serde_json).
-fn is_short_escape(byte: u8) -> bool {
-    matches!(byte, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
-}
-
-/// Quotes, backslashes and control characters of a block.
-struct StringMasks {
-    quote: u64,
-    backslash: u64,
-    control: u64,
-}
-
-impl StringMasks {
-    fn of(block: &[u8; BLOCK]) -> StringMasks {
-        let lanes = json_bytes::lanes(block);
-        let find = |byte: u8| json_bytes::bits(lanes.map(|lane| lane.simd_eq(u8x16::splat(byte))));
-        let last_control = u8x16::splat(0x1F);
-        StringMasks {
-            quote: find(b'"'),
-            backslash: find(b'\\'),
-            control: json_bytes::bits(lanes.map(|lane| lane.min(last_control).simd_eq(lane))),
-        }
-    }
 }
 
 /// The position of the first `"`, `\` or control character at or after `pos` (`bytes.len()` if none).

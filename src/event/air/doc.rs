@@ -345,18 +345,13 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
 
 /// Sorts object entries by key (bytes of UTF-8, the order of `str`), keeping of repeated keys the last value, as
 /// a `BTreeMap` filled in document order does. The entries are large, so an order of (key prefix, index) pairs
-/// is sorted (in `order`, a reusable buffer) and the entries are moved once.
+/// is sorted (in `order`, a reusable buffer) and the entries are moved once. Keys are compared whole only where
+/// their first eight bytes are the same.
 pub(super) fn sort_entries<'k>(
     entries: &mut Vec<(Text, Node)>,
     order: &mut Vec<(u64, usize)>,
     key: impl Fn(&Text) -> &'k [u8],
 ) {
-    let sorted = entries
-        .windows(2)
-        .all(|w| matches!(w, [a, b] if key(&a.0) < key(&b.0)));
-    if sorted {
-        return;
-    }
     order.clear();
     order.extend(
         entries
@@ -365,35 +360,44 @@ pub(super) fn sort_entries<'k>(
             .map(|(i, (k, _))| (prefix(key(k)), i)),
     );
     let full = |i: usize| entries.get(i).map_or(&[][..], |(k, _)| key(k));
+    let before =
+        |a: &(u64, usize), b: &(u64, usize)| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(full(b.1)));
+    // Already in order without repeats (half the objects of an AIR document): nothing to move.
+    let sorted = order
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if before(a, b).is_lt()));
+    if sorted {
+        return;
+    }
     // Equal keys stay in document order (the index decides), so the last of each run is the last in the text.
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| full(a.1).cmp(full(b.1)))
-            .then(a.1.cmp(&b.1))
-    });
+    order.sort_unstable_by(|a, b| before(a, b).then(a.1.cmp(&b.1)));
     let mut out: Vec<(Text, Node)> = Vec::with_capacity(entries.len());
     let empty = Text::Extra { start: 0, end: 0 };
-    for &(_, i) in order.iter() {
+    let mut last_prefix = None;
+    for &(prefix, i) in order.iter() {
         let Some(slot) = entries.get_mut(i) else {
             continue;
         };
         let entry = std::mem::replace(slot, (empty, Node::Null));
         match out.last_mut() {
-            Some(last) if key(&last.0) == key(&entry.0) => *last = entry,
+            Some(last) if last_prefix == Some(prefix) && key(&last.0) == key(&entry.0) => {
+                *last = entry
+            }
             _ => out.push(entry),
         }
+        last_prefix = Some(prefix);
     }
     *entries = out;
 }
 
 /// The first eight bytes, zero-padded, as a number that orders as the bytes do.
 fn prefix(s: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = s.len().min(8);
-    if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.get(..n)) {
-        dst.copy_from_slice(src);
+    if let Some(first) = s.first_chunk::<8>() {
+        return u64::from_be_bytes(*first);
     }
-    u64::from_be_bytes(buf)
+    s.iter()
+        .enumerate()
+        .fold(0, |n, (i, &byte)| n | u64::from(byte) << (56 - 8 * i))
 }
 
 // === lookups ===

@@ -7,7 +7,7 @@
 
 use serde_json::{Number, Value};
 
-use crate::json_bytes::first_special;
+use crate::json_bytes::{escaped_string_end, first_special, unescape_short};
 
 use super::doc::{sort_entries, Node, Text, RAW_VALUE_TOKEN};
 
@@ -17,27 +17,27 @@ const DEPTH_MAX: usize = 100;
 /// Decodes `text` (source number `src`; unescaped strings go to `extra`) when it has the common shape.
 pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> {
     let mut scan = Scan {
+        text,
         b: text.as_bytes(),
         at: 0,
         src,
         extra,
         depth: 0,
-        order: Vec::new(),
-        items: Vec::new(),
-        entries: Vec::new(),
+        stacks: STACKS.take(),
     };
     scan.ws();
-    let node = scan.value()?;
-    scan.ws();
-    (scan.at == scan.b.len()).then_some(node)
+    let node = scan.value().filter(|_| {
+        scan.ws();
+        scan.at == scan.b.len()
+    });
+    scan.stacks.keep();
+    node
 }
 
-struct Scan<'t, 'e> {
-    b: &'t [u8],
-    at: usize,
-    src: usize,
-    extra: &'e mut String,
-    depth: usize,
+/// The scratch vectors of one thread's decodes, kept from one document to the next: an AIR record has
+/// several documents with dozens of objects each, and each document used to grow its own from empty.
+#[derive(Default)]
+struct Stacks {
     /// Scratch space for sorting object keys.
     order: Vec<(u64, usize)>,
     /// The items of the arrays being read, innermost last; each array takes its own off the top, in a vector
@@ -45,6 +45,41 @@ struct Scan<'t, 'e> {
     items: Vec<Node>,
     /// The same for the entries of the objects being read.
     entries: Vec<(Text, Node)>,
+}
+
+thread_local! {
+    static STACKS: std::cell::Cell<Stacks> = std::cell::Cell::default();
+}
+
+// === impl Stacks ===
+
+impl Stacks {
+    /// Entries kept at most per vector: an unusually large document's scratch is freed, not kept.
+    const KEPT_MAX: usize = 4096;
+
+    /// Empties the stacks and gives them back to the thread (a decode that gave up may leave items).
+    fn keep(mut self) {
+        self.items.clear();
+        self.entries.clear();
+        self.order.clear();
+        let small = self.items.capacity() <= Self::KEPT_MAX
+            && self.entries.capacity() <= Self::KEPT_MAX
+            && self.order.capacity() <= Self::KEPT_MAX;
+        if small {
+            STACKS.set(self);
+        }
+    }
+}
+
+struct Scan<'t, 'e> {
+    /// The document; `b` is its bytes.
+    text: &'t str,
+    b: &'t [u8],
+    at: usize,
+    src: usize,
+    extra: &'e mut String,
+    depth: usize,
+    stacks: Stacks,
 }
 
 impl Scan<'_, '_> {
@@ -88,13 +123,13 @@ impl Scan<'_, '_> {
 
     fn array(&mut self) -> Option<Node> {
         self.enter()?;
-        let base = self.items.len();
+        let base = self.stacks.items.len();
         if self.peek()? == b']' {
             self.at += 1;
         } else {
             loop {
                 let item = self.value()?;
-                self.items.push(item);
+                self.stacks.items.push(item);
                 self.ws();
                 match self.peek()? {
                     b',' => {
@@ -110,12 +145,12 @@ impl Scan<'_, '_> {
             }
         }
         self.depth -= 1;
-        Some(Node::Array(self.items.split_off(base)))
+        Some(Node::Array(self.stacks.items.split_off(base)))
     }
 
     fn object(&mut self) -> Option<Node> {
         self.enter()?;
-        let base = self.entries.len();
+        let base = self.stacks.entries.len();
         if self.peek()? == b'}' {
             self.at += 1;
         } else {
@@ -124,7 +159,9 @@ impl Scan<'_, '_> {
                     return None;
                 }
                 let key = self.string()?;
-                if self.entries.len() == base && self.bytes(&key) == RAW_VALUE_TOKEN.as_bytes() {
+                if self.stacks.entries.len() == base
+                    && self.bytes(&key) == RAW_VALUE_TOKEN.as_bytes()
+                {
                     return None;
                 }
                 self.ws();
@@ -134,7 +171,7 @@ impl Scan<'_, '_> {
                 self.at += 1;
                 self.ws();
                 let value = self.value()?;
-                self.entries.push((key, value));
+                self.stacks.entries.push((key, value));
                 self.ws();
                 match self.peek()? {
                     b',' => {
@@ -149,9 +186,11 @@ impl Scan<'_, '_> {
                 }
             }
         }
-        let mut entries = self.entries.split_off(base);
+        let mut entries = self.stacks.entries.split_off(base);
         let (b, extra) = (self.b, &*self.extra);
-        sort_entries(&mut entries, &mut self.order, |t| text_bytes(b, extra, t));
+        sort_entries(&mut entries, &mut self.stacks.order, |t| {
+            text_bytes(b, extra, t)
+        });
         self.depth -= 1;
         Some(Node::Object(entries))
     }
@@ -164,38 +203,27 @@ impl Scan<'_, '_> {
     fn string(&mut self) -> Option<Text> {
         let start = self.at + 1;
         let end = start + first_special(self.b.get(start..)?)?;
-        if self.b.get(end) == Some(&b'"') {
-            self.at = end + 1;
-            return Some(Text::Plain {
-                src: self.src,
-                start,
-                end,
-            });
+        match self.b.get(end)? {
+            b'"' => {
+                self.at = end + 1;
+                Some(Text::Plain {
+                    src: self.src,
+                    start,
+                    end,
+                })
+            }
+            b'\\' => self.escaped(start, end),
+            _ => None, // a control character
         }
-        self.escaped(start)
     }
 
-    /// A string with short escapes (`\u` and control characters are left to `serde_json`).
-    fn escaped(&mut self, start: usize) -> Option<Text> {
-        let mut out = Vec::new();
-        let mut at = start;
-        loop {
-            let len = first_special(self.b.get(at..)?)?;
-            out.extend_from_slice(self.b.get(at..at + len)?);
-            at += len;
-            match self.b.get(at)? {
-                b'"' => break,
-                b'\\' => {
-                    out.push(short_escape(*self.b.get(at + 1)?)?);
-                    at += 2;
-                }
-                _ => return None,
-            }
-        }
-        self.at = at + 1;
-        let text = std::str::from_utf8(&out).ok()?;
+    /// A string with short escapes, the first at `backslash` (`\u` and control characters are left to
+    /// `serde_json`).
+    fn escaped(&mut self, start: usize, backslash: usize) -> Option<Text> {
+        let end = escaped_string_end(self.b, backslash)?;
         let begin = self.extra.len();
-        self.extra.push_str(text);
+        unescape_short(self.text.get(start..end)?, self.extra)?;
+        self.at = end + 1;
         Some(Text::Extra {
             start: begin,
             end: self.extra.len(),
@@ -237,21 +265,6 @@ impl Scan<'_, '_> {
             _ => None,
         }
     }
-}
-
-/// The byte a short JSON escape (`\\` followed by `escape`) stands for; `None` for `\\u` and invalid escapes.
-pub(super) fn short_escape(escape: u8) -> Option<u8> {
-    Some(match escape {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        b'/' => b'/',
-        b'b' => 0x08,
-        b'f' => 0x0c,
-        b'n' => b'\n',
-        b'r' => b'\r',
-        b't' => b'\t',
-        _ => return None,
-    })
 }
 
 fn text_bytes<'a>(source: &'a [u8], extra: &'a str, text: &Text) -> &'a [u8] {

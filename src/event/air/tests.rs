@@ -61,6 +61,20 @@ fn the_fast_unescape_agrees_with_serde_json_or_leaves_it_to_serde_json() {
     assert_eq!(unescape_simple("{}"), None);
 }
 
+#[test]
+fn the_fast_unescape_reads_escapes_across_its_64_byte_blocks() {
+    // Every escape and escaped backslash at every offset around the block edges (63/64, 127/128).
+    for offset in (56..72).chain(120..136) {
+        for escape in [r#"\""#, r"\\", r"\n", r"\\\\", r#"\\\""#] {
+            let raw = format!("\"{}{escape}b\\\\{escape}\"", "a".repeat(offset));
+            let serde: String = serde_json::from_str(&raw).unwrap();
+            assert_eq!(unescape_simple(&raw), Some(serde), "{raw}");
+        }
+    }
+    // A backslash as the last byte of the body leaves the text to serde_json.
+    assert_eq!(unescape_simple(&format!("\"{}\\\"", "a".repeat(63))), None);
+}
+
 proptest::proptest! {
     #[test]
     fn the_fast_unescape_reads_long_escaped_texts_like_serde_json(
