@@ -123,21 +123,25 @@ impl Rfc3339 {
     /// The text, written into `buf` without the formatting machinery; `None` for a year outside 0–9999
     /// (which [`Display`](fmt::Display) writes, differently padded).
     pub(crate) fn format<'b>(&self, buf: &'b mut [u8; 32]) -> Option<&'b str> {
-        let t = self.0;
+        // The UTC fields once: each accessor of a `DateTime` converts it to local time first.
+        let t = self.0.naive_utc();
         let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let mut len = 0;
-        let mut put = |n: u32, digits: u32, sep: Option<u8>| {
-            for i in (0..digits).rev() {
-                if let Some(slot) = buf.get_mut(len) {
+        // `n` in `digits` digits (zero-padded), then `sep`: last digit first, by constant divisions.
+        let mut put = |n: u32, digits: usize, sep: u8| {
+            let mut rest = n;
+            for at in (len..len + digits).rev() {
+                if let Some(slot) = buf.get_mut(at) {
                     // A digit: the remainder is below 10.
-                    *slot = b'0' + (n / 10u32.pow(i) % 10) as u8;
+                    *slot = b'0' + (rest % 10) as u8;
                 }
-                len += 1;
+                rest /= 10;
             }
-            if let (Some(sep), Some(slot)) = (sep, buf.get_mut(len)) {
+            len += digits;
+            if let Some(slot) = buf.get_mut(len) {
                 *slot = sep;
-                len += 1;
             }
+            len += 1;
         };
         // Leap seconds show as nanoseconds above 10^9; they are written as the 59th second's fraction.
         let fraction = match t.nanosecond() % 1_000_000_000 {
@@ -146,16 +150,16 @@ impl Rfc3339 {
             n if n % 1_000 == 0 => Some((n / 1_000, 6)),
             n => Some((n, 9)),
         };
-        put(year, 4, Some(b'-'));
-        put(t.month(), 2, Some(b'-'));
-        put(t.day(), 2, Some(b'T'));
-        put(t.hour(), 2, Some(b':'));
-        put(t.minute(), 2, Some(b':'));
+        put(year, 4, b'-');
+        put(t.month(), 2, b'-');
+        put(t.day(), 2, b'T');
+        put(t.hour(), 2, b':');
+        put(t.minute(), 2, b':');
         match fraction {
-            None => put(t.second(), 2, Some(b'Z')),
+            None => put(t.second(), 2, b'Z'),
             Some((n, digits)) => {
-                put(t.second(), 2, Some(b'.'));
-                put(n, digits, Some(b'Z'));
+                put(t.second(), 2, b'.');
+                put(n, digits, b'Z');
             }
         }
         std::str::from_utf8(buf.get(..len)?).ok()
@@ -240,6 +244,25 @@ mod tests {
             leap.map(|t| Rfc3339(t).to_string()).as_deref(),
             Some("2016-12-31T23:59:59.500Z")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_text_is_chronos_for_any_instant(
+            secs in -62_135_596_800i64..=253_402_300_799,
+            nanos in 0u32..1_000_000_000,
+            rounding in 0usize..4,
+        ) {
+            // Whole seconds, milli- and microseconds as often as any nanosecond.
+            let nanos = nanos - nanos % [1_000_000_000, 1_000_000, 1_000, 1][rounding];
+            let at = Utc.timestamp_opt(secs, nanos).single();
+            proptest::prop_assert!(at.is_some());
+            if let Some(at) = at {
+                let mut buf = [0; 32];
+                let chrono_text = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                proptest::prop_assert_eq!(Rfc3339(at).format(&mut buf), Some(chrono_text.as_str()));
+            }
+        }
     }
 
     #[test]
