@@ -148,7 +148,7 @@ pub(crate) fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> 
 
 /// An escape JSON allows, except `\u` (left to serde_json).
 fn is_short_escape(byte: u8) -> bool {
-    matches!(byte, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
+    short_escape(byte).is_some()
 }
 
 /// Quotes, backslashes and control characters of a block.
@@ -211,7 +211,7 @@ fn unescape_short_onto(body: &str, out: &mut String) -> Option<()> {
 }
 
 /// The byte a short JSON escape (`\` followed by `escape`) stands for; `None` for `\u` and invalid escapes.
-pub(crate) fn short_escape(escape: u8) -> Option<u8> {
+fn short_escape(escape: u8) -> Option<u8> {
     Some(match escape {
         b'"' => b'"',
         b'\\' => b'\\',
