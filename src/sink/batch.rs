@@ -180,6 +180,11 @@ impl EncodedBatch {
         &self.buf[item.payload.clone()]
     }
 
+    /// The item's payload as a shared slice of the batch buffer (no copy; it keeps the buffer alive).
+    pub fn shared_payload(&self, item: &EncodedItem) -> Bytes {
+        self.buf.slice(item.payload.clone())
+    }
+
     /// Bytes of every payload, with a `\n` after each.
     pub fn encoded_len(&self) -> usize {
         self.buf.len()

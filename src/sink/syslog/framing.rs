@@ -4,71 +4,189 @@
 //! (RFC 5425). With LF framing a receiver ends the message at the first LF, so every LF inside a message is
 //! replaced by a space before the terminating LF is appended (JSON stays equivalent: a raw LF can only be
 //! whitespace between tokens there; CEF and LEEF escape their newlines).
+//!
+//! A framed batch is a list of segments ([`Framed`]), written with one vectored write: the length prefixes,
+//! headers and LFs go into one buffer of their own, and each payload is a slice of the batch's buffer, shared
+//! and not copied. (Copying every payload into one send buffer was 2 % of the daemon's instructions in the
+//! syslog/ecs benchmark, for bytes that were already in memory.)
+
+use bytes::{Bytes, BytesMut};
 
 use super::config::Framing;
 
-/// Appends the message `header` + `body` framed for a stream to `out` (two parts, so that the body, the
-/// encoded event, is copied once: straight from the batch into the send buffer).
-pub(crate) fn frame(framing: Framing, header: &[u8], body: &[u8], out: &mut Vec<u8>) {
-    match framing {
-        Framing::OctetCounting => {
-            out.extend_from_slice(
-                itoa::Buffer::new()
-                    .format(header.len() + body.len())
-                    .as_bytes(),
-            );
-            out.push(b' ');
-            out.extend_from_slice(header);
-            out.extend_from_slice(body);
-        }
-        Framing::Lf => {
-            for part in [header, body] {
-                let mut rest = part;
-                while let Some(at) = memchr::memchr(b'\n', rest) {
-                    out.extend_from_slice(&rest[..at]);
-                    out.push(b' ');
-                    rest = &rest[at + 1..];
-                }
-                out.extend_from_slice(rest);
-            }
-            out.push(b'\n');
+/// A batch of framed messages as segments in write order.
+#[derive(Debug, Default)]
+pub(crate) struct Framed {
+    /// The segments complete so far.
+    segments: Vec<Bytes>,
+    /// Framing bytes not yet cut into a segment (they all go into one allocation).
+    pending: BytesMut,
+    /// Bytes of all segments, pending included.
+    len: usize,
+    /// Of those, bytes copied into the framing buffer.
+    copied: usize,
+}
+
+// === impl Framed ===
+
+impl Framed {
+    /// An empty batch with room for `messages` messages and `head_bytes` bytes of prefixes and headers.
+    pub(crate) fn with_capacity(messages: usize, head_bytes: usize) -> Framed {
+        Framed {
+            segments: Vec::with_capacity(messages * 2 + 1),
+            pending: BytesMut::with_capacity(head_bytes),
+            len: 0,
+            copied: 0,
         }
     }
+
+    /// Appends the message `header` + `body` framed for a stream. `body` (the encoded event) is shared, not
+    /// copied, unless LF framing has to replace newlines inside it.
+    pub(crate) fn push(&mut self, framing: Framing, header: &[u8], body: Bytes) {
+        match framing {
+            Framing::OctetCounting => {
+                self.copy(
+                    itoa::Buffer::new()
+                        .format(header.len() + body.len())
+                        .as_bytes(),
+                );
+                self.copy(b" ");
+                self.copy(header);
+                self.share(body);
+            }
+            Framing::Lf => {
+                self.copy_without_lf(header);
+                if memchr::memchr(b'\n', &body).is_some() {
+                    self.copy_without_lf(&body);
+                } else {
+                    self.share(body);
+                }
+                self.copy(b"\n");
+            }
+        }
+    }
+
+    /// The segments, in order, ready for a vectored write.
+    pub(crate) fn into_segments(mut self) -> Vec<Bytes> {
+        self.cut();
+        debug_assert_eq!(
+            self.segments.iter().map(Bytes::len).sum::<usize>(),
+            self.len
+        );
+        self.segments
+    }
+
+    /// Bytes framed so far.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes framed so far that were copied into the framing buffer (prefixes, headers, LFs, and payloads
+    /// whose newlines LF framing replaced), as opposed to shared payloads.
+    pub(crate) fn copied(&self) -> usize {
+        self.copied
+    }
+
+    fn copy(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        self.len += bytes.len();
+        self.copied += bytes.len();
+    }
+
+    fn copy_without_lf(&mut self, mut rest: &[u8]) {
+        while let Some(at) = memchr::memchr(b'\n', rest) {
+            self.copy(&rest[..at]);
+            self.copy(b" ");
+            rest = &rest[at + 1..];
+        }
+        self.copy(rest);
+    }
+
+    fn share(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.cut();
+        self.len += bytes.len();
+        self.segments.push(bytes);
+    }
+
+    /// Ends the pending framing bytes as a segment (sharing the allocation with the next ones).
+    fn cut(&mut self) {
+        if !self.pending.is_empty() {
+            self.segments.push(self.pending.split().freeze());
+        }
+    }
+}
+
+/// The segments joined into one buffer.
+#[cfg(test)]
+pub(crate) fn concat(segments: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(segments.iter().map(Bytes::len).sum());
+    for segment in segments {
+        out.extend_from_slice(segment);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn framed(framing: Framing, messages: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut framed = Framed::with_capacity(messages.len(), 16);
+        for (header, body) in messages {
+            framed.push(framing, header, Bytes::copy_from_slice(body));
+        }
+        let len = framed.len();
+        let out = concat(&framed.into_segments());
+        assert_eq!(out.len(), len);
+        out
+    }
+
     #[test]
     fn octet_counting_prefixes_the_byte_length() {
-        let mut out = Vec::new();
-        frame(
+        let out = framed(
             Framing::OctetCounting,
-            b"<14>1 - - - - - - ",
-            "é\nx".as_bytes(),
-            &mut out,
+            &[(b"<14>1 - - - - - - ", "é\nx".as_bytes())],
         );
         assert_eq!(out, "22 <14>1 - - - - - - é\nx".as_bytes());
     }
 
     #[test]
     fn lf_framing_turns_inner_newlines_into_spaces() {
-        let mut out = Vec::new();
-        frame(Framing::Lf, b"h\n", b"a\nb\r\nc", &mut out);
-        frame(Framing::Lf, b"", b"d", &mut out);
-        frame(Framing::Lf, b"\n\n", b"", &mut out);
+        let out = framed(
+            Framing::Lf,
+            &[(b"h\n", b"a\nb\r\nc"), (b"", b"d"), (b"\n\n", b"")],
+        );
         assert_eq!(out, b"h a b\r c\nd\n  \n");
+    }
+
+    #[test]
+    fn payloads_are_shared_and_framing_bytes_merge_into_one_segment_per_gap() {
+        let batch = Bytes::from_static(b"first\nsecond\n");
+        for framing in [Framing::OctetCounting, Framing::Lf] {
+            let mut framed = Framed::with_capacity(2, 64);
+            framed.push(framing, b"<14>1 h ", batch.slice(0..5));
+            framed.push(framing, b"<14>1 h ", batch.slice(6..12));
+            let segments = framed.into_segments();
+            // head, payload, (LF +) head, payload (+ LF)
+            let expected = if framing == Framing::Lf { 5 } else { 4 };
+            assert_eq!(segments.len(), expected, "{framing:?}");
+            assert_eq!(segments[1].as_ptr(), batch.as_ptr(), "not copied");
+            assert_eq!(segments[3].as_ptr(), batch[6..].as_ptr(), "not copied");
+        }
     }
 
     #[test]
     fn octet_counted_frames_split_back_into_the_messages() {
         let messages: [&[u8]; 3] = [b"one\ntwo", b"", "três ]\"".as_bytes()];
-        let mut out = Vec::new();
-        for message in messages {
-            let (header, body) = message.split_at(message.len() / 2);
-            frame(Framing::OctetCounting, header, body, &mut out);
-        }
+        let split: Vec<(&[u8], &[u8])> = messages
+            .iter()
+            .map(|message| message.split_at(message.len() / 2))
+            .collect();
+        let out = framed(Framing::OctetCounting, &split);
         let mut rest = &out[..];
         let mut parsed = Vec::new();
         while !rest.is_empty() {

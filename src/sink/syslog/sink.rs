@@ -1,6 +1,7 @@
-//! The syslog sink: encodes a batch into one buffer and hands it to one long-lived connection.
+//! The syslog sink: frames a batch and hands it to one long-lived connection.
 //!
-//! TCP/TLS: the batch is written and flushed in one go; `Delivered` means the write and flush succeeded. Any
+//! TCP/TLS: the batch is written (one vectored write of framing bytes and the batch's own payloads, see
+//! `framing`) and flushed in one go; `Delivered` means the write and flush succeeded. Any
 //! error drops the connection and returns `Retry` for the whole batch (at-least-once: the pipeline resends it,
 //! the next `send` reconnects). Before each write the sink checks that the receiver has not closed the stream,
 //! since a write into a half-closed TCP connection succeeds locally and is lost. What was written on a stream
@@ -15,9 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::config::{Framing, SyslogSinkConfig, Transport};
 use super::encoder::{Encoder, Fit};
-use super::framing::frame;
+use super::framing::Framed;
 use super::replay::Replay;
 use super::transport::{Backoff, ConnectError, Connection, Endpoint};
 use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkError};
@@ -35,8 +38,6 @@ pub(crate) struct SyslogSink {
     last_connect_error: Option<String>,
     /// What was written on the current stream and may not have been read by the receiver yet.
     replay: Replay,
-    /// Framed messages of the batch being sent.
-    buf: Vec<u8>,
     /// The header of one message before framing (for UDP, the whole message).
     scratch: Vec<u8>,
     truncated: Arc<AtomicU64>,
@@ -56,7 +57,6 @@ impl SyslogSink {
             backoff: Backoff::default(),
             last_connect_error: None,
             replay: Replay::default(),
-            buf: Vec::new(),
             scratch: Vec::new(),
             truncated: Arc::new(AtomicU64::new(0)),
         }
@@ -68,13 +68,10 @@ impl SyslogSink {
         self.truncated.load(Ordering::Relaxed)
     }
 
-    /// Writes the header of item `position` of `batch` into `scratch` and returns the part of its payload
-    /// that follows it; `Err` carries the reason it cannot be sent.
-    fn encode_header<'b>(
-        &mut self,
-        batch: &'b EncodedBatch,
-        position: usize,
-    ) -> Result<&'b [u8], String> {
+    /// Writes the header of item `position` of `batch` into `scratch` and returns how many bytes of its
+    /// payload follow it (all, or fewer when truncated to `max_message_bytes`); `Err` carries the reason it
+    /// cannot be sent.
+    fn encode_header(&mut self, batch: &EncodedBatch, position: usize) -> Result<usize, String> {
         let item = &batch.items()[position];
         let event = batch.event(item);
         let payload = batch.payload(item);
@@ -95,7 +92,7 @@ impl SyslogSink {
                 "syslog message truncated to max_message_bytes"
             );
         }
-        Ok(&payload[..fit.kept(payload.len())])
+        Ok(fit.kept(payload.len()))
     }
 
     /// Makes sure a connection is open, connecting first if needed (unless the backoff says not yet).
@@ -168,62 +165,57 @@ impl SyslogSink {
     }
 
     async fn send_stream(&mut self, batch: &EncodedBatch) -> SendOutcome {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        // The payloads plus a header of at most about 200 bytes each: one allocation, no regrowth (which
-        // copied the buffer, hundreds of KiB, several times per batch).
-        buf.reserve(batch.encoded_len() + batch.len() * 200);
+        // The framing bytes (a header of at most about 200 bytes per message) go into one buffer; the
+        // payloads stay in the batch's buffer and are written from there.
+        let mut framed = Framed::with_capacity(batch.len(), batch.len() * 200);
         let mut outcomes = Vec::with_capacity(batch.len());
-        for position in 0..batch.len() {
+        for (position, item) in batch.items().iter().enumerate() {
             match self.encode_header(batch, position) {
-                Ok(payload) => {
-                    frame(self.framing, &self.scratch, payload, &mut buf);
+                Ok(kept) => {
+                    let payload = batch.shared_payload(item).slice(..kept);
+                    framed.push(self.framing, &self.scratch, payload);
                     outcomes.push(ItemOutcome::Delivered);
                 }
                 Err(reason) => outcomes.push(ItemOutcome::Rejected { reason }),
             }
         }
+        // What keeping this batch for a replay holds in memory: the batch's buffer and the framing bytes.
+        let retained = batch.encoded_len() + framed.copied();
+        let segments = framed.into_segments();
         if let Err((error, retry_after)) = self.connect().await {
-            self.buf = buf;
             return SendOutcome::Retry {
                 error,
                 retry_after: Some(retry_after),
             };
         }
+        // A replay that is due goes out first, in the same vectored write.
+        let (mut writing, replayed) = match self.replay.due() {
+            Some(replay) => {
+                let bytes = replay.iter().map(Bytes::len).sum::<usize>();
+                (replay, bytes)
+            }
+            None => (Vec::new(), 0),
+        };
+        writing.extend(segments.iter().cloned());
         let timeout = self.endpoint.timeout;
         let result = match self.connection.as_mut() {
-            Some(connection) => {
-                let replayed = match self.replay.due() {
-                    Some(replay) => {
-                        let bytes = replay.len();
-                        connection.write_all(&replay, timeout).await.map(|()| bytes)
-                    }
-                    None => Ok(0),
-                };
-                match replayed {
-                    Ok(replayed) => connection.write_all(&buf, timeout).await.map(|()| replayed),
-                    Err(error) => Err(error),
-                }
-            }
+            Some(connection) => connection.write_segments(&writing, timeout).await,
             None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
         };
         match result {
-            Ok(replayed) => {
+            Ok(()) => {
                 if replayed > 0 {
                     tracing::info!(sink = %self.name, address = %self.endpoint.address,
                         replayed_bytes = replayed,
                         "resent what was written on the broken connection (duplicates possible)");
                 }
-                self.buf = self.replay.written(buf);
+                self.replay.written(segments, retained);
                 finish(outcomes)
             }
-            Err(source) => {
-                self.buf = buf;
-                SendOutcome::Retry {
-                    error: self.write_failed(source),
-                    retry_after: None,
-                }
-            }
+            Err(source) => SendOutcome::Retry {
+                error: self.write_failed(source),
+                retry_after: None,
+            },
         }
     }
 
@@ -231,7 +223,7 @@ impl SyslogSink {
         let mut outcomes = Vec::with_capacity(batch.len());
         for position in 0..batch.len() {
             let payload = match self.encode_header(batch, position) {
-                Ok(payload) => payload,
+                Ok(kept) => &batch.payload(&batch.items()[position])[..kept],
                 Err(reason) => {
                     outcomes.push(ItemOutcome::Rejected { reason });
                     continue;
