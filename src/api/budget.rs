@@ -5,13 +5,21 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::MonotonicClock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
 /// The pause after the first throttled answer without `Retry-After`; doubled for each further one in a row.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 /// The longest pause.
 const MAX_PAUSE: Duration = Duration::from_secs(120);
+
+/// The limiter on `std`'s monotonic clock. (governor's default clock, quanta's, calibrates the CPU's time
+/// stamp counter at start-up: 20 ms of CPU in every process, for a limiter that is asked a few times a second.)
+type Limiter =
+    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
 
 #[derive(Default)]
 struct Throttle {
@@ -22,7 +30,7 @@ struct Throttle {
 /// Paces a tenant's requests so that no 60-second window holds more than the configured number, and
 /// stops all of the tenant's requests for a while after the API throttled one of them.
 pub struct RequestBudget {
-    limiter: DefaultDirectRateLimiter,
+    limiter: Limiter,
     throttle: Mutex<Throttle>,
 }
 
@@ -45,7 +53,7 @@ impl RequestBudget {
             .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         RequestBudget {
-            limiter: RateLimiter::direct(quota),
+            limiter: RateLimiter::direct_with_clock(quota, MonotonicClock),
             throttle: Mutex::new(Throttle::default()),
         }
     }
