@@ -58,8 +58,8 @@ impl<'de, M: Model> Deserialize<'de> for Obj<M> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Obj<M>, A::Error> {
                 let mut model = M::default();
+                let mut buf = String::with_capacity(KEY_MAX);
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let mut buf = [0u8; KEY_MAX];
                     let known = match key.lowercase(&mut buf) {
                         Some(lower) => model.field(lower, &mut map)?,
                         None => false,
@@ -95,8 +95,8 @@ impl<'de, M: Model> Deserialize<'de> for Top<M> {
                     model: M::default(),
                     unknown: Vec::new(),
                 };
+                let mut buf = String::with_capacity(KEY_MAX);
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let mut buf = [0u8; KEY_MAX];
                     let known = match key.lowercase(&mut buf) {
                         Some(lower) => top.model.field(lower, &mut map)?,
                         None => false,
@@ -120,14 +120,17 @@ const KEY_MAX: usize = 48;
 pub(crate) struct Key<'de>(Cow<'de, str>);
 
 impl Key<'_> {
-    /// The key in ASCII lowercase, in `buf`; `None` when it is too long to be one the models know.
-    fn lowercase<'b>(&self, buf: &'b mut [u8; KEY_MAX]) -> Option<&'b str> {
-        let bytes = self.0.as_bytes();
-        let slot = buf.get_mut(..bytes.len())?;
-        for (dst, src) in slot.iter_mut().zip(bytes) {
-            *dst = src.to_ascii_lowercase();
+    /// The key in ASCII lowercase, in `buf` (a `String`, reused from key to key, so that the result needs
+    /// no UTF-8 check: lowercasing in place keeps it valid); `None` when it is too long to be one the models
+    /// know.
+    fn lowercase<'b>(&self, buf: &'b mut String) -> Option<&'b str> {
+        if self.0.len() > KEY_MAX {
+            return None;
         }
-        std::str::from_utf8(slot).ok()
+        buf.clear();
+        buf.push_str(&self.0);
+        buf.make_ascii_lowercase();
+        Some(buf)
     }
 }
 
