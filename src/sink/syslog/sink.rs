@@ -189,18 +189,18 @@ impl SyslogSink {
             };
         }
         // A replay that is due goes out first, in the same vectored write.
-        let (mut writing, replayed) = match self.replay.due() {
-            Some(replay) => {
-                let bytes = replay.iter().map(Bytes::len).sum::<usize>();
-                (replay, bytes)
-            }
-            None => (Vec::new(), 0),
-        };
-        writing.extend(segments.iter().cloned());
+        let replay = self.replay.due();
+        let replayed = replay
+            .as_ref()
+            .map_or(0, |replay| replay.iter().map(Bytes::len).sum::<usize>());
         let timeout = self.endpoint.timeout;
-        let result = match self.connection.as_mut() {
-            Some(connection) => connection.write_segments(&writing, timeout).await,
-            None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+        let result = match (self.connection.as_mut(), replay) {
+            (Some(connection), None) => connection.write_segments(&segments, timeout).await,
+            (Some(connection), Some(mut replay)) => {
+                replay.extend(segments.iter().cloned());
+                connection.write_segments(&replay, timeout).await
+            }
+            (None, _) => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
         };
         match result {
             Ok(()) => {
