@@ -46,8 +46,9 @@ impl Workdir {
     }
 
     /// Writes the daemon's config for `emulator` and `sink`; `collector` and `tenant` are extra TOML lines
-    /// for those sections, and `BENCH_COLLECTOR` (for experiments, e.g. `batch_events = 100`) adds more
-    /// `[collector]` lines. Returns the config path.
+    /// for those sections; for experiments, `BENCH_COLLECTOR` (e.g. `batch_events = 100`) adds more
+    /// `[collector]` lines and `BENCH_TENANT` (e.g. `requests_per_minute = 100000`) more tenant lines.
+    /// Returns the config path.
     pub fn config(
         &self,
         emulator: &Emulator,
@@ -69,6 +70,8 @@ impl Workdir {
         let base = emulator.base_url();
         let experiment = std::env::var("BENCH_COLLECTOR").unwrap_or_default();
         let collector = format!("{collector}\n{experiment}");
+        let tenant_experiment = std::env::var("BENCH_TENANT").unwrap_or_default();
+        let tenant = format!("{tenant}\n{tenant_experiment}");
         let text = format!(
             r#"[state]
 path = "{state}"
