@@ -93,7 +93,11 @@ impl RequestBudget {
 
     /// Waits until the tenant is not paused and one more request fits the budget: a grant held back from
     /// the last group, else a new group of grants (waiting for them when the bucket has fewer).
+    ///
+    /// Requests wait in order on one lock, and each checks the pause once it has the lock: a request that
+    /// queued before the API throttled another one does not go out during the pause.
     pub async fn acquire(&self) {
+        let mut held = self.held.lock().await;
         loop {
             let paused_until = self.throttle().paused_until;
             match paused_until {
@@ -101,7 +105,6 @@ impl RequestBudget {
                 _ => break,
             }
         }
-        let mut held = self.held.lock().await;
         if *held > 0 {
             *held -= 1;
             return;
@@ -242,6 +245,26 @@ mod tests {
         assert_eq!(RequestBudget::per_minute(30).group(), 1);
         assert_eq!(RequestBudget::per_minute(120).group(), 2);
         assert_eq!(RequestBudget::per_minute(1800).group(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_request_queued_before_a_throttle_waits_out_the_pause() {
+        let budget = Arc::new(RequestBudget::per_minute(1800));
+        budget.acquire().await; // takes a group: 7 grants held back
+        let held = budget.held.lock().await;
+        let queued = tokio::spawn({
+            let budget = Arc::clone(&budget);
+            async move {
+                budget.acquire().await;
+                Instant::now()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await; // the request waits for the lock
+        let throttled_at = Instant::now();
+        let pause = budget.throttled(Some(Duration::from_millis(300)));
+        drop(held);
+        let sent_at = queued.await.expect("queued request");
+        assert!(sent_at >= throttled_at + pause, "went out during the pause");
     }
 
     #[tokio::test]
