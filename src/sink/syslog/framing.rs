@@ -15,15 +15,13 @@ use bytes::{Bytes, BytesMut};
 use super::config::Framing;
 
 /// A batch of framed messages as segments in write order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Framed {
     /// The segments complete so far.
     segments: Vec<Bytes>,
     /// Framing bytes not yet cut into a segment (they all go into one allocation).
     pending: BytesMut,
-    /// Bytes of all segments, pending included.
-    len: usize,
-    /// Of those, bytes copied into the framing buffer.
+    /// Bytes copied into the framing buffer so far.
     copied: usize,
 }
 
@@ -35,7 +33,6 @@ impl Framed {
         Framed {
             segments: Vec::with_capacity(messages * 2 + 1),
             pending: BytesMut::with_capacity(head_bytes),
-            len: 0,
             copied: 0,
         }
     }
@@ -69,17 +66,13 @@ impl Framed {
     /// The segments, in order, ready for a vectored write.
     pub(crate) fn into_segments(mut self) -> Vec<Bytes> {
         self.cut();
-        debug_assert_eq!(
-            self.segments.iter().map(Bytes::len).sum::<usize>(),
-            self.len
-        );
         self.segments
     }
 
     /// Bytes framed so far.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.segments.iter().map(Bytes::len).sum::<usize>() + self.pending.len()
     }
 
     /// Bytes framed so far that were copied into the framing buffer (prefixes, headers, LFs, and payloads
@@ -90,7 +83,6 @@ impl Framed {
 
     fn copy(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
-        self.len += bytes.len();
         self.copied += bytes.len();
     }
 
@@ -108,7 +100,6 @@ impl Framed {
             return;
         }
         self.cut();
-        self.len += bytes.len();
         self.segments.push(bytes);
     }
 

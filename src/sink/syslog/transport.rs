@@ -197,14 +197,7 @@ impl Connection {
                 }
             }
         };
-        tokio::time::timeout(timeout, write)
-            .await
-            .unwrap_or_else(|_| {
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("write not completed within {timeout:?}"),
-                ))
-            })
+        within(timeout, write).await
     }
 
     /// Writes `segments` completely, in order, with vectored writes, and flushes them, within `timeout`
@@ -221,14 +214,7 @@ impl Connection {
                 Connection::Tls(stream) => write_vectored_all(stream.as_mut(), segments).await,
             }
         };
-        tokio::time::timeout(timeout, write)
-            .await
-            .unwrap_or_else(|_| {
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("write not completed within {timeout:?}"),
-                ))
-            })
+        within(timeout, write).await
     }
 
     /// Sends one datagram (UDP only). A refusal reported for an earlier datagram (ICMP port unreachable) is
@@ -284,6 +270,21 @@ impl Backoff {
 /// Shared handle to a TLS client configuration.
 pub(crate) fn connector(config: Arc<rustls::ClientConfig>) -> TlsConnector {
     TlsConnector::from(config)
+}
+
+/// `write`'s result, or a `TimedOut` error when it does not complete within `timeout`.
+async fn within(
+    timeout: Duration,
+    write: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    tokio::time::timeout(timeout, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("write not completed within {timeout:?}"),
+            ))
+        })
 }
 
 /// At most this many segments go into one `writev` (Linux's `IOV_MAX`; the kernel refuses more).
