@@ -111,24 +111,19 @@ impl RequestBudget {
         }
         // The wait is a tokio timer: governor's own `until_ready` sleeps on the `futures-timer` crate's
         // thread, one more thread to wake each time.
-        let taken = loop {
-            match self.limiter.check_n(self.group) {
-                Ok(Ok(())) => break self.group.get(),
+        let mut wanted = self.group;
+        loop {
+            match self.limiter.check_n(wanted) {
+                Ok(Ok(())) => break,
                 Ok(Err(not_until)) => {
                     let wait = not_until.wait_time_from(self.limiter.clock().now());
                     tokio::time::sleep(wait).await;
                 }
                 // Cannot happen (a group fits the bucket, see `per_window`); one grant then.
-                Err(_) => {
-                    while let Err(not_until) = self.limiter.check() {
-                        let wait = not_until.wait_time_from(self.limiter.clock().now());
-                        tokio::time::sleep(wait).await;
-                    }
-                    break 1;
-                }
+                Err(_) => wanted = NonZeroU32::MIN,
             }
-        };
-        *held = taken - 1;
+        }
+        *held = wanted.get() - 1;
     }
 
     /// The API throttled a request: pause every request of the tenant for at least `retry_after`, and for
