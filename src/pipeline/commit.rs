@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::held::LeasedCommits;
 use super::progress::{InFlightIds, SentIds, StreamProgress};
 use crate::api::ContentBlob;
-use crate::state::{BlobCommit, CommitBatch, StateStore};
+use crate::state::{BlobCommit, CommitBatch, RecordKey, StateStore};
 use crate::telemetry::Metrics;
 
 /// Work for the committer.
@@ -31,7 +31,7 @@ struct Ids {
     /// Ids this blob delivers (committed with it).
     sent: SentIds,
     /// Ids this blob claimed in the tenant's in-flight map.
-    claimed: Vec<String>,
+    claimed: Vec<RecordKey>,
 }
 
 /// Acknowledgement count of one blob.
@@ -75,25 +75,20 @@ impl BlobTracker {
     }
 
     /// Decides which of `ids` this blob delivers: not already sent by it, not in flight in another blob.
-    /// Returns one flag per id and records the kept ones as sent.
-    pub(crate) fn keep(&self, ids: &[&str]) -> Vec<bool> {
+    /// Returns one flag per id, in order, and records the kept ones as sent. An Id twice in `ids` is kept
+    /// once.
+    pub(crate) fn keep(&self, ids: &[RecordKey]) -> Vec<bool> {
         let mut own = self.ids();
         let Ids { sent, claimed } = &mut *own;
-        let fresh: Vec<&str> = ids
-            .iter()
-            .copied()
-            .filter(|id| !sent.contains(*id))
-            .collect();
-        let allowed = self.in_flight_ids.claim(&self.content_id, &fresh, claimed);
-        let mut allowed_iter = allowed.into_iter();
+        let mut in_flight = self.in_flight_ids.lock();
         ids.iter()
             .map(|id| {
-                if sent.contains(*id) {
+                if sent.contains(id) {
                     return false;
                 }
-                let keep = allowed_iter.next().unwrap_or(false);
+                let keep = in_flight.claim(&self.content_id, id, claimed);
                 if keep {
-                    sent.insert((*id).to_string());
+                    sent.insert(id.clone());
                 }
                 keep
             })
@@ -125,8 +120,9 @@ impl BlobTracker {
         self.progress.fail(&self.blob);
     }
 
+    /// The Ids this blob delivered, as the state stores them.
     fn sent_ids(&self) -> Vec<String> {
-        self.ids().sent.iter().cloned().collect()
+        self.ids().sent.iter().map(RecordKey::to_string).collect()
     }
 }
 
@@ -223,5 +219,69 @@ async fn persist(store: &dyn StateStore, batch: &CommitBatch) {
         tracing::error!(blobs = batch.blobs.len(), %error, "cannot commit delivered blobs; retrying");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StreamKey;
+
+    fn tracker(
+        content_id: &str,
+        in_flight_ids: &Arc<InFlightIds>,
+        committer: &mpsc::Sender<CommitMsg>,
+    ) -> Arc<BlobTracker> {
+        let created = Utc::now();
+        let blob = ContentBlob {
+            content_type: "Audit.General".into(),
+            content_id: content_id.into(),
+            content_uri: format!("https://x/{content_id}"),
+            content_created: created,
+            content_expiration: created + chrono::Duration::days(7),
+        };
+        let progress = StreamProgress::new(StreamKey {
+            tenant: "t".into(),
+            content_type: "Audit.General".into(),
+        });
+        BlobTracker::new(blob, progress, in_flight_ids.clone(), committer.clone())
+    }
+
+    #[test]
+    fn an_id_twice_in_a_chunk_is_kept_once_and_the_flags_stay_in_order() {
+        let in_flight_ids = Arc::new(InFlightIds::default());
+        let (committer, _inbox) = mpsc::channel(1);
+        let other = tracker("other", &in_flight_ids, &committer);
+        let this = tracker("this", &in_flight_ids, &committer);
+        let key = |id: &str| RecordKey::new(id);
+        let (twice, elsewhere, fresh) = (
+            key("0b6b0ae4-2b2b-4d63-a01a-08de2b3c1e44"),
+            key("1b6b0ae4-2b2b-4d63-a01a-08de2b3c1e44"),
+            key("not-a-guid"),
+        );
+        assert_eq!(other.keep(std::slice::from_ref(&elsewhere)), vec![true]);
+
+        let chunk = [twice.clone(), twice.clone(), elsewhere, fresh.clone()];
+        assert_eq!(
+            this.keep(&chunk),
+            vec![true, false, false, true],
+            "the record after the duplicate keeps its own flag: in flight elsewhere is skipped, fresh is kept"
+        );
+        let mut sent = this.sent_ids();
+        sent.sort();
+        assert_eq!(sent, vec![twice.to_string(), fresh.to_string()]);
+        assert_eq!(
+            this.keep(&chunk),
+            vec![false; 4],
+            "a later chunk of the same read does not send them again"
+        );
+
+        drop(other);
+        let reread = tracker("other", &in_flight_ids, &committer);
+        assert_eq!(
+            reread.keep(&chunk),
+            vec![false, false, true, false],
+            "released by the other blob; still in flight in this one"
+        );
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use super::held::HeldLease;
 use crate::api::ContentBlob;
-use crate::state::StreamKey;
+use crate::state::{RecordKey, StreamKey};
 
 /// A blob's place in the order of `contentCreated` (then content id).
 type BlobKey = (DateTime<Utc>, String);
@@ -191,42 +191,50 @@ impl StreamProgress {
 #[derive(Default)]
 pub(crate) struct InFlightIds {
     /// Hashed with foldhash (seeded per process) rather than SipHash: one lookup per record.
-    ids: Mutex<HashMap<String, Arc<str>, foldhash::fast::RandomState>>,
+    ids: Mutex<HashMap<RecordKey, Arc<str>, foldhash::fast::RandomState>>,
 }
 
 impl InFlightIds {
-    /// Claims the ids for `content_id`; returns, per id, whether it should be delivered.
-    pub(crate) fn claim(
-        &self,
-        content_id: &Arc<str>,
-        ids: &[&str],
-        claimed: &mut Vec<String>,
-    ) -> Vec<bool> {
-        let mut map = self
-            .ids
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        ids.iter()
-            .map(|id| match map.get(*id) {
-                Some(owner) => owner == content_id,
-                None => {
-                    map.insert((*id).to_string(), content_id.clone());
-                    claimed.push((*id).to_string());
-                    true
-                }
-            })
-            .collect()
+    /// Locks the map for a run of claims.
+    pub(crate) fn lock(&self) -> InFlightClaims<'_> {
+        InFlightClaims(
+            self.ids
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Releases ids claimed for `content_id`.
-    pub(crate) fn release(&self, content_id: &Arc<str>, ids: &[String]) {
-        let mut map = self
-            .ids
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub(crate) fn release(&self, content_id: &Arc<str>, ids: &[RecordKey]) {
+        let mut map = self.lock().0;
         for id in ids {
-            if map.get(id.as_str()) == Some(content_id) {
-                map.remove(id.as_str());
+            if map.get(id) == Some(content_id) {
+                map.remove(id);
+            }
+        }
+    }
+}
+
+/// The locked in-flight map of a tenant.
+pub(crate) struct InFlightClaims<'a>(
+    MutexGuard<'a, HashMap<RecordKey, Arc<str>, foldhash::fast::RandomState>>,
+);
+
+impl InFlightClaims<'_> {
+    /// Whether blob `content_id` may deliver `id`: true when no other blob has it in flight. A new claim
+    /// is added to `claimed` (for [`InFlightIds::release`]).
+    pub(crate) fn claim(
+        &mut self,
+        content_id: &Arc<str>,
+        id: &RecordKey,
+        claimed: &mut Vec<RecordKey>,
+    ) -> bool {
+        match self.0.get(id) {
+            Some(owner) => owner == content_id,
+            None => {
+                self.0.insert(id.clone(), content_id.clone());
+                claimed.push(id.clone());
+                true
             }
         }
     }
@@ -234,7 +242,7 @@ impl InFlightIds {
 
 /// Ids already handed out by one blob (so a re-read of the same blob does not send them twice); foldhash,
 /// as [`InFlightIds`].
-pub(crate) type SentIds = HashSet<String, foldhash::fast::RandomState>;
+pub(crate) type SentIds = HashSet<RecordKey, foldhash::fast::RandomState>;
 
 #[cfg(test)]
 mod tests {
@@ -326,14 +334,25 @@ mod tests {
     fn a_record_in_flight_in_another_blob_is_skipped_but_not_in_its_own() {
         let ids = InFlightIds::default();
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
-        let mut claimed = Vec::new();
-        assert_eq!(ids.claim(&a, &["x", "y"], &mut claimed), vec![true, true]);
-        assert_eq!(
-            ids.claim(&b, &["x", "z"], &mut Vec::new()),
-            vec![false, true]
+        let key = |id: &str| RecordKey::new(id);
+        let (x, y, z) = (
+            key("0b6b0ae4-2b2b-4d63-a01a-08de2b3c1e44"),
+            key("y"),
+            key("z"),
         );
-        assert_eq!(ids.claim(&a, &["x"], &mut Vec::new()), vec![true]);
+        let claim = |owner: &Arc<str>, wanted: &[&RecordKey], claimed: &mut Vec<RecordKey>| {
+            let mut map = ids.lock();
+            wanted
+                .iter()
+                .map(|id| map.claim(owner, id, claimed))
+                .collect::<Vec<bool>>()
+        };
+        let mut claimed = Vec::new();
+        assert_eq!(claim(&a, &[&x, &y], &mut claimed), vec![true, true]);
+        assert_eq!(claimed, vec![x.clone(), y.clone()]);
+        assert_eq!(claim(&b, &[&x, &z], &mut Vec::new()), vec![false, true]);
+        assert_eq!(claim(&a, &[&x], &mut Vec::new()), vec![true]);
         ids.release(&a, &claimed);
-        assert_eq!(ids.claim(&b, &["x"], &mut Vec::new()), vec![true]);
+        assert_eq!(claim(&b, &[&x], &mut Vec::new()), vec![true]);
     }
 }

@@ -17,7 +17,7 @@ use crate::event::{Event, NormalizeContext};
 use crate::source::{
     plan_windows, split_span, until_just_after_a_second, BlobReader, ReadError, Window,
 };
-use crate::state::{DeadLetter, DeadLetterKind, StateError, StateStore, StreamKey};
+use crate::state::{DeadLetter, DeadLetterKind, RecordKey, StateError, StateStore, StreamKey};
 use crate::telemetry::{Metrics, StreamLabels};
 
 /// Attempts to read one blob in a cycle before it is left for the next one.
@@ -404,9 +404,9 @@ impl StreamTask {
         let candidates: Vec<usize> = (0..records.len())
             .filter(|&index| !seen.contains(&records[index].id))
             .collect();
-        let candidate_ids: Vec<&str> = candidates
+        let candidate_ids: Vec<RecordKey> = candidates
             .iter()
-            .map(|&index| records[index].id.as_str())
+            .map(|&index| RecordKey::new(&records[index].id))
             .collect();
         let mut keep = vec![false; records.len()];
         for (index, kept) in candidates.iter().zip(tracker.keep(&candidate_ids)) {

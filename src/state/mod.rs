@@ -10,6 +10,7 @@
 mod detached;
 mod lease;
 mod postgres;
+mod record_key;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 pub use detached::Detached;
 pub use lease::{default_replica_id, quota, Acquired, Lease, LeaseInfo};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use record_key::RecordKey;
 pub use sqlite::{all_record_ids as sqlite_record_ids, SqliteStore};
 
 /// How long committed record Ids are kept for deduplication (the API holds content 7 days).

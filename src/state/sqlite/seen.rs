@@ -27,6 +27,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 
+use crate::state::record_key::parse_guid;
 use crate::state::CommitBatch;
 
 /// Schema version 3: record Ids as one row per committed blob.
@@ -66,31 +67,6 @@ impl TenantIds {
             None => self.others.contains(id),
         }
     }
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex → its 128 bits; `None` for any other spelling
-/// (so two different strings never share a key).
-fn parse_guid(id: &str) -> Option<u128> {
-    let bytes = id.as_bytes();
-    if bytes.len() != 36 {
-        return None;
-    }
-    let mut value: u128 = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if matches!(index, 8 | 13 | 18 | 23) {
-            if byte != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
-    }
-    Some(value)
 }
 
 /// The in-memory side: every committed Id per tenant, and the last set row applied.
