@@ -11,6 +11,7 @@ use wide::u8x16;
 
 /// The index of the first byte a JSON string cannot hold as is — `"`, `\` or a control character — or
 /// `None` when there is none.
+#[inline]
 pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {

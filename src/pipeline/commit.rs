@@ -120,9 +120,9 @@ impl BlobTracker {
         self.progress.fail(&self.blob);
     }
 
-    /// The Ids this blob delivered, as the state stores them.
-    fn sent_ids(&self) -> Vec<String> {
-        self.ids().sent.iter().map(RecordKey::to_string).collect()
+    /// The Ids this blob delivered.
+    fn sent_ids(&self) -> Vec<RecordKey> {
+        self.ids().sent.iter().cloned().collect()
     }
 }
 
@@ -267,7 +267,7 @@ mod tests {
             vec![true, false, false, true],
             "the record after the duplicate keeps its own flag: in flight elsewhere is skipped, fresh is kept"
         );
-        let mut sent = this.sent_ids();
+        let mut sent: Vec<String> = this.sent_ids().iter().map(RecordKey::to_string).collect();
         sent.sort();
         assert_eq!(sent, vec![twice.to_string(), fresh.to_string()]);
         assert_eq!(

@@ -55,7 +55,7 @@ pub struct BlobCommit {
     /// When the API forgets it (kept until then so it is never fetched twice).
     pub content_expiration: DateTime<Utc>,
     /// Record Ids delivered from this blob.
-    pub record_ids: Vec<String>,
+    pub record_ids: Vec<RecordKey>,
     /// The stream's checkpoint after this commit, when it moves.
     pub checkpoint: Option<DateTime<Utc>>,
 }

@@ -20,8 +20,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{
-    Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease, LeaseInfo, StateError, StateStore,
-    StreamKey, StreamSummary, RECORD_ID_RETENTION,
+    Acquired, CommitBatch, DeadLetter, DeadLetterKind, Lease, LeaseInfo, RecordKey, StateError,
+    StateStore, StreamKey, StreamSummary, RECORD_ID_RETENTION,
 };
 use crate::config::Secret;
 
@@ -163,7 +163,13 @@ impl PostgresStore {
                      ON CONFLICT (tenant, record_id) DO UPDATE SET committed_at = EXCLUDED.committed_at",
                 )
                 .bind(&commit.stream.tenant)
-                .bind(&commit.record_ids)
+                .bind(
+                    commit
+                        .record_ids
+                        .iter()
+                        .map(RecordKey::to_string)
+                        .collect::<Vec<String>>(),
+                )
                 .bind(now)
                 .execute(&mut *tx)
                 .await

@@ -27,65 +27,104 @@ impl RecordKey {
             None => RecordKey::Text(id.into()),
         }
     }
-}
 
-impl fmt::Display for RecordKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Whether a set row can hold the Id: not empty and without `\n` (see `state::sqlite::seen`).
+    pub(crate) fn is_storable(&self) -> bool {
+        match self {
+            RecordKey::Guid(_) => true,
+            RecordKey::Text(text) => !text.is_empty() && !text.contains('\n'),
+        }
+    }
+
+    /// Appends the Id to `out`, byte for byte as it came (without `fmt`'s machinery, once per record at
+    /// commit).
+    pub fn write_to(&self, out: &mut String) {
         match self {
             RecordKey::Guid(guid) => {
                 let mut text = [0u8; 36];
                 format_guid(*guid, &mut text);
                 // Only ASCII hex digits and dashes were written.
-                f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+                out.push_str(std::str::from_utf8(&text).unwrap_or_default());
             }
-            RecordKey::Text(text) => f.write_str(text),
+            RecordKey::Text(text) => out.push_str(text),
         }
     }
 }
 
-/// Whether a canonical GUID has a dash at `index`.
-fn is_dash(index: usize) -> bool {
-    matches!(index, 8 | 13 | 18 | 23)
+impl From<&str> for RecordKey {
+    fn from(id: &str) -> RecordKey {
+        RecordKey::new(id)
+    }
 }
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(36);
+        self.write_to(&mut text);
+        f.write_str(&text)
+    }
+}
+
+/// Where the 32 hex digits of a canonical GUID are (dashes at 8, 13, 18 and 23).
+const DIGITS: [usize; 32] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28, 29,
+    30, 31, 32, 33, 34, 35,
+];
+
+/// Lowercase hex digit → its value; anything else → `INVALID`.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
+const INVALID: u8 = 0x10;
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex → its 128 bits; `None` for any other spelling
 /// (so two different strings never share a key).
 pub(crate) fn parse_guid(id: &str) -> Option<u128> {
-    let bytes = id.as_bytes();
-    if bytes.len() != 36 {
+    let bytes: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if bytes[8] != b'-' || bytes[13] != b'-' || bytes[18] != b'-' || bytes[23] != b'-' {
         return None;
     }
-    let mut value: u128 = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if is_dash(index) {
-            if byte != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
+    // Two 64-bit halves: shifting a u128 by 4 32 times costs twice as much.
+    let (mut high, mut low, mut seen) = (0u64, 0u64, 0u8);
+    for &at in &DIGITS[..16] {
+        let digit = HEX_VALUE[usize::from(bytes[at])];
+        seen |= digit;
+        high = (high << 4) | u64::from(digit);
     }
-    Some(value)
+    for &at in &DIGITS[16..] {
+        let digit = HEX_VALUE[usize::from(bytes[at])];
+        seen |= digit;
+        low = (low << 4) | u64::from(digit);
+    }
+    if seen & INVALID != 0 {
+        return None;
+    }
+    Some((u128::from(high) << 64) | u128::from(low))
 }
 
 /// The canonical spelling of `guid` into `out` (the inverse of [`parse_guid`]).
 fn format_guid(guid: u128, out: &mut [u8; 36]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut shift = 128;
-    for (index, slot) in out.iter_mut().enumerate() {
-        if is_dash(index) {
-            *slot = b'-';
-            continue;
+    *out = [b'-'; 36];
+    // Two 64-bit halves, as in `parse_guid`.
+    let halves = [(guid >> 64) as u64, guid as u64];
+    for (half, digits) in halves.iter().zip(DIGITS.chunks_exact(16)) {
+        for (position, &at) in digits.iter().enumerate() {
+            let shift = 60 - 4 * position;
+            out[at] = HEX[((half >> shift) & 0xf) as usize];
         }
-        shift -= 4;
-        *slot = HEX[((guid >> shift) & 0xf) as usize];
     }
-    debug_assert_eq!(shift, 0, "32 digits");
 }
 
 #[cfg(test)]

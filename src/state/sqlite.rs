@@ -537,7 +537,10 @@ mod tests {
             content_id: id.into(),
             content_created: now,
             content_expiration: now + chrono::Duration::days(7),
-            record_ids: records.iter().map(|r| (*r).to_owned()).collect(),
+            record_ids: records
+                .iter()
+                .map(|r| crate::state::RecordKey::new(r))
+                .collect(),
             checkpoint: Some(now),
         };
         let batch = CommitBatch {

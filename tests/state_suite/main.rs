@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atp_forwarder::state::{
-    BlobCommit, Lease, PostgresOptions, PostgresStore, SqliteStore, StateStore, StreamKey,
+    BlobCommit, Lease, PostgresOptions, PostgresStore, RecordKey, SqliteStore, StateStore,
+    StreamKey,
 };
 use chrono::{DateTime, Utc};
 
@@ -124,7 +125,9 @@ pub(crate) fn blob(stream: &StreamKey, id: &str, records: usize) -> BlobCommit {
         content_id: id.into(),
         content_created: now,
         content_expiration: now + chrono::Duration::days(7),
-        record_ids: (0..records).map(|i| format!("{id}-record-{i}")).collect(),
+        record_ids: (0..records)
+            .map(|i| RecordKey::new(&format!("{id}-record-{i}")))
+            .collect(),
         checkpoint: Some(now),
     }
 }

@@ -28,7 +28,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 
 use crate::state::record_key::parse_guid;
-use crate::state::CommitBatch;
+use crate::state::{CommitBatch, RecordKey};
 
 /// Schema version 3: record Ids as one row per committed blob.
 pub(super) const MIGRATION_3: &str = r#"
@@ -58,6 +58,13 @@ impl TenantIds {
         match parse_guid(id) {
             Some(guid) => self.guids.insert(guid),
             None => self.others.insert(id.into()),
+        };
+    }
+
+    fn insert_key(&mut self, id: &RecordKey) {
+        match id {
+            RecordKey::Guid(guid) => self.guids.insert(*guid),
+            RecordKey::Text(text) => self.others.insert(text.clone()),
         };
     }
 
@@ -110,7 +117,7 @@ impl SeenIds {
         for blob in &batch.blobs {
             let set = tenants.entry(blob.stream.tenant.clone()).or_default();
             for id in storable(&blob.record_ids) {
-                set.insert(id);
+                set.insert_key(id);
             }
         }
         let consecutive = rows
@@ -205,25 +212,22 @@ pub(super) async fn prune(pool: &SqlitePool, oldest_kept: &str) -> Result<u64, s
 
 /// The Ids joined by `\n` and how many, leaving out empty ones and ones that contain `\n` (see the module
 /// docs).
-pub(super) fn pack(record_ids: &[String]) -> (String, usize) {
+pub(super) fn pack(record_ids: &[RecordKey]) -> (String, usize) {
     let mut packed = String::with_capacity(record_ids.len() * 37);
     let mut count = 0;
     for id in storable(record_ids) {
         if count > 0 {
             packed.push('\n');
         }
-        packed.push_str(id);
+        id.write_to(&mut packed);
         count += 1;
     }
     (packed, count)
 }
 
 /// The Ids a set row can hold: not empty, no `\n`.
-fn storable(record_ids: &[String]) -> impl Iterator<Item = &str> {
-    record_ids
-        .iter()
-        .map(String::as_str)
-        .filter(|id| !id.is_empty() && !id.contains('\n'))
+fn storable(record_ids: &[RecordKey]) -> impl Iterator<Item = &RecordKey> {
+    record_ids.iter().filter(|id| id.is_storable())
 }
 
 /// The Ids of a set row (what [`pack`] wrote).
@@ -286,7 +290,7 @@ mod tests {
                 content_id: "blob-1".into(),
                 content_created: now,
                 content_expiration: now,
-                record_ids: vec!["r1".into(), "torn\nid".into()],
+                record_ids: vec![RecordKey::new("r1"), RecordKey::new("torn\nid")],
                 checkpoint: None,
             }],
             checkpoints: Vec::new(),
@@ -320,13 +324,13 @@ mod tests {
 
     #[test]
     fn packing_leaves_out_ids_that_cannot_be_split_back() {
-        let ids = vec![
-            "a".to_owned(),
-            String::new(),
-            "b\nc".to_owned(),
-            "d".to_owned(),
-        ];
-        assert_eq!(pack(&ids), ("a\nd".to_owned(), 2));
+        let guid = "0b6b0ae4-2b2b-4d63-a01a-08de2b3c1e44";
+        let ids: Vec<RecordKey> = ["a", "", "b\nc", guid, "d"]
+            .into_iter()
+            .map(RecordKey::new)
+            .collect();
+        assert!(matches!(ids[3], RecordKey::Guid(_)));
+        assert_eq!(pack(&ids), (format!("a\n{guid}\nd"), 3));
         assert_eq!(unpack("a\nd").collect::<Vec<_>>(), ["a", "d"]);
         assert_eq!(pack(&[]), (String::new(), 0));
     }
