@@ -39,14 +39,19 @@ impl RecordKey {
     /// Appends the Id to `out`, byte for byte as it came (without `fmt`'s machinery, once per record at
     /// commit).
     pub fn write_to(&self, out: &mut String) {
+        self.with_text(|text| out.push_str(text));
+    }
+
+    /// Runs `use_text` on the Id's text (a GUID spelled out on the stack).
+    fn with_text<R>(&self, use_text: impl FnOnce(&str) -> R) -> R {
         match self {
             RecordKey::Guid(guid) => {
                 let mut text = [0u8; 36];
                 format_guid(*guid, &mut text);
                 // Only ASCII hex digits and dashes were written.
-                out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+                use_text(std::str::from_utf8(&text).unwrap_or_default())
             }
-            RecordKey::Text(text) => out.push_str(text),
+            RecordKey::Text(text) => use_text(text),
         }
     }
 }
@@ -59,9 +64,7 @@ impl From<&str> for RecordKey {
 
 impl fmt::Display for RecordKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = String::with_capacity(36);
-        self.write_to(&mut text);
-        f.write_str(&text)
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -96,17 +99,15 @@ pub(crate) fn parse_guid(id: &str) -> Option<u128> {
         return None;
     }
     // Two 64-bit halves: shifting a u128 by 4 32 times costs twice as much.
-    let (mut high, mut low, mut seen) = (0u64, 0u64, 0u8);
-    for &at in &DIGITS[..16] {
-        let digit = HEX_VALUE[usize::from(bytes[at])];
-        seen |= digit;
-        high = (high << 4) | u64::from(digit);
-    }
-    for &at in &DIGITS[16..] {
-        let digit = HEX_VALUE[usize::from(bytes[at])];
-        seen |= digit;
-        low = (low << 4) | u64::from(digit);
-    }
+    let mut seen = 0u8;
+    let mut half = |digits: &[usize]| {
+        digits.iter().fold(0u64, |value, &at| {
+            let digit = HEX_VALUE[usize::from(bytes[at])];
+            seen |= digit;
+            (value << 4) | u64::from(digit)
+        })
+    };
+    let (high, low) = (half(&DIGITS[..16]), half(&DIGITS[16..]));
     if seen & INVALID != 0 {
         return None;
     }

@@ -55,16 +55,13 @@ struct TenantIds {
 
 impl TenantIds {
     fn insert(&mut self, id: &str) {
-        match parse_guid(id) {
-            Some(guid) => self.guids.insert(guid),
-            None => self.others.insert(id.into()),
-        };
+        self.insert_key(RecordKey::new(id));
     }
 
-    fn insert_key(&mut self, id: &RecordKey) {
+    fn insert_key(&mut self, id: RecordKey) {
         match id {
-            RecordKey::Guid(guid) => self.guids.insert(*guid),
-            RecordKey::Text(text) => self.others.insert(text.clone()),
+            RecordKey::Guid(guid) => self.guids.insert(guid),
+            RecordKey::Text(text) => self.others.insert(text),
         };
     }
 
@@ -117,7 +114,7 @@ impl SeenIds {
         for blob in &batch.blobs {
             let set = tenants.entry(blob.stream.tenant.clone()).or_default();
             for id in storable(&blob.record_ids) {
-                set.insert_key(id);
+                set.insert_key(id.clone());
             }
         }
         let consecutive = rows
@@ -270,8 +267,8 @@ mod tests {
         assert_eq!((ids.guids.len(), ids.others.len()), (1, 1));
         // A commit's keys land where a lookup by text finds them.
         let committed = "1b6b0ae4-2b2b-4d63-a01a-08de2b3c1e44";
-        ids.insert_key(&RecordKey::new(committed));
-        ids.insert_key(&RecordKey::new("c-D"));
+        ids.insert_key(RecordKey::new(committed));
+        ids.insert_key(RecordKey::new("c-D"));
         assert!(ids.contains(committed) && ids.contains("c-D"));
         assert_eq!((ids.guids.len(), ids.others.len()), (2, 2));
     }
