@@ -334,7 +334,8 @@ impl ApiClient {
         let mut refreshed = false;
         let mut last_error = None;
         for attempt in 0..self.retry.max_attempts {
-            self.budget.acquire().await;
+            // The token first: a refresh can take a while, and the budget's grant should be taken just
+            // before the request goes out (the API counts requests when they arrive).
             let token = match self.tokens.token().await {
                 Ok(token) => token,
                 Err(error @ TokenError::Unreachable { .. }) => {
@@ -349,6 +350,7 @@ impl ApiClient {
                     return Err(ApiError::Token(error));
                 }
             };
+            self.budget.acquire().await;
             let sent = self
                 .http
                 .request(method.clone(), url.clone())
