@@ -117,6 +117,15 @@ async fn promtool_accepts_the_metrics_which_show_lag_deliveries_and_errors_per_t
         &["tenant=\"tailspin\"", "outcome=\"refused\""],
     );
     assert!(refused.unwrap_or(0.0) >= 1.0, "AF10001 counted:\n{text}");
+    let budget_wait = sample(
+        &text,
+        "atp_forwarder_api_budget_wait_seconds_total",
+        &["tenant=\"contoso\""],
+    );
+    assert!(
+        budget_wait.is_some_and(|seconds| seconds >= 0.0),
+        "the budget wait is exported per tenant:\n{text}"
+    );
     assert_eq!(
         sample(&text, "atp_forwarder_tenant_up", &["tenant=\"contoso\""]),
         Some(1.0)

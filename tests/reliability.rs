@@ -287,21 +287,35 @@ async fn a_budget_below_the_api_limit_is_never_throttled() {
         config.history = Duration::from_secs(25 * 3600);
         config.blob_interval = Duration::from_secs(3600);
         config.records_per_blob = 10;
-        config.faults.requests_per_minute = Some(64);
+        // Time-scaled: the API allows 11 requests in any 2 s and the daemon's budget is 10; the run needs
+        // about 30, so the budget fills and the daemon waits for the window to roll several times.
+        config.faults.requests_per_minute = Some(11);
+        config.faults.budget_window = Duration::from_secs(2);
     })
     .await;
     let work = Workdir::new();
     let config = work.config(&emulator.base_url(), SECRET, "");
-    let text_config = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("api_url =", "requests_per_minute = 60\napi_url =");
+    let text_config = std::fs::read_to_string(&config).unwrap().replace(
+        "api_url =",
+        "requests_per_minute = 10\nbudget_window = \"2s\"\napi_url =",
+    );
     std::fs::write(&config, text_config).unwrap();
+    let started = Instant::now();
     let output = run_binary(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    let elapsed = started.elapsed();
     assert!(output.status.success(), "{}", text(&output));
     let stats = emulator.stats();
     assert_eq!(
         stats.throttled, 0,
         "no 429 with a budget under the limit: {stats:?}"
+    );
+    let api_requests = stats.api_requests();
+    assert!(api_requests > 20, "the run fills the budget: {stats:?}");
+    // n requests at 10 per 2 s need at least (n − 1) / 10 full windows.
+    let windows = (api_requests - 1) / 10;
+    assert!(
+        elapsed >= Duration::from_secs(2 * windows),
+        "{api_requests} requests in {elapsed:?}: faster than the budget allows"
     );
     assert_eq!(
         id_counts(&work.delivered()).len(),

@@ -324,7 +324,7 @@ impl ApiClient {
         }
     }
 
-    /// The retry loop: budget, token, send, classify.
+    /// The retry loop: token, budget, send, classify.
     async fn execute_with_retries(
         &self,
         operation: &'static str,
@@ -350,7 +350,13 @@ impl ApiClient {
                     return Err(ApiError::Token(error));
                 }
             };
-            self.budget.acquire().await;
+            let waited = self.budget.acquire().await;
+            if let Some(metrics) = &self.metrics {
+                metrics
+                    .api_budget_wait_seconds
+                    .get_or_create(&Metrics::tenant(&self.tenant))
+                    .inc_by(waited.as_secs_f64());
+            }
             let sent = self
                 .http
                 .request(method.clone(), url.clone())

@@ -73,6 +73,15 @@ impl EmulatorStats {
         self.requests.get(kind).copied().unwrap_or(0)
     }
 
+    /// Management Activity API requests (every endpoint kind but the token endpoints').
+    pub fn api_requests(&self) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(kind, _)| !kind.starts_with("token"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Responses with one status code.
     pub fn status_count(&self, status: u16) -> u64 {
         self.statuses.get(&status).copied().unwrap_or(0)

@@ -106,6 +106,8 @@ pub struct Metrics {
     pub api_requests: Family<ApiLabels, Counter>,
     /// Throttled API answers (429, AF429) per tenant.
     pub api_throttled: Family<TenantLabels, Counter>,
+    /// Seconds requests waited for the tenant's request budget (`requests_per_minute`).
+    pub api_budget_wait_seconds: Family<TenantLabels, Counter<f64, AtomicU64>>,
     /// Tokens obtained per tenant.
     pub token_refreshes: Family<TenantLabels, Counter>,
     /// Token requests refused or failed, per tenant and reason.
@@ -160,6 +162,7 @@ impl Metrics {
             blobs_lost: Family::default(),
             api_requests: Family::default(),
             api_throttled: Family::default(),
+            api_budget_wait_seconds: Family::default(),
             token_refreshes: Family::default(),
             token_failures: Family::default(),
             tenant_up: Family::default(),
@@ -229,6 +232,11 @@ impl Metrics {
             "api_throttled_responses",
             "Throttled Management Activity API answers (429 or AF429)",
             metrics.api_throttled.clone(),
+        );
+        registry.register(
+            "api_budget_wait_seconds",
+            "Seconds API requests waited for the tenant's request budget (requests_per_minute)",
+            metrics.api_budget_wait_seconds.clone(),
         );
         registry.register(
             "token_refreshes",

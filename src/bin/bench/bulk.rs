@@ -79,15 +79,6 @@ pub struct EndToEnd {
     pub floor: Floor,
 }
 
-fn api_requests(stats: &EmulatorStats) -> u64 {
-    stats
-        .requests
-        .iter()
-        .filter(|(kind, _)| !kind.starts_with("token"))
-        .map(|(_, n)| n)
-        .sum()
-}
-
 /// The emulator settings of the bulk history.
 pub fn bulk_history(size: BulkSize) -> impl FnOnce(&mut atp_forwarder::emulator::EmulatorConfig) {
     move |config| {
@@ -121,7 +112,7 @@ pub async fn end_to_end(bin: &Path, size: BulkSize, target: Target) -> anyhow::R
         blobs: stats.blobs_served,
         delivered,
         expected,
-        api_requests: api_requests(&stats),
+        api_requests: stats.api_requests(),
         token_requests: stats.token_requests,
         usage,
         floor,

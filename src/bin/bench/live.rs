@@ -59,12 +59,7 @@ pub async fn budget(bin: &Path, window: Duration) -> anyhow::Result<Budget> {
     let config = config.to_string_lossy().into_owned();
     let usage = child::run_once(bin, &config, &work.path("daemon.log")).await?;
     let stats = emulator.stats();
-    let api_requests: u64 = stats
-        .requests
-        .iter()
-        .filter(|(kind, _)| !kind.starts_with("token"))
-        .map(|(_, n)| n)
-        .sum();
+    let api_requests = stats.api_requests();
     let windows = usage.wall.as_secs_f64() / window.as_secs_f64();
     let result = Budget {
         window,
