@@ -106,7 +106,7 @@ pub struct Metrics {
     pub api_requests: Family<ApiLabels, Counter>,
     /// Throttled API answers (429, AF429) per tenant.
     pub api_throttled: Family<TenantLabels, Counter>,
-    /// Seconds requests waited for the tenant's request budget (`requests_per_minute`).
+    /// Seconds the tenant's request budget (`requests_per_minute`) held its requests back.
     pub api_budget_wait_seconds: Family<TenantLabels, Counter<f64, AtomicU64>>,
     /// Tokens obtained per tenant.
     pub token_refreshes: Family<TenantLabels, Counter>,
@@ -235,7 +235,7 @@ impl Metrics {
         );
         registry.register(
             "api_budget_wait_seconds",
-            "Seconds API requests waited for the tenant's request budget (requests_per_minute)",
+            "Seconds the tenant's request budget (requests_per_minute) held its API requests back",
             metrics.api_budget_wait_seconds.clone(),
         );
         registry.register(
