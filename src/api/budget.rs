@@ -64,18 +64,16 @@ impl GrantLog {
             }
             self.times.pop_front();
         }
-        if self.times.len() < self.limit {
-            self.times.push_back(now);
-            return Ok(());
-        }
-        debug_assert_eq!(
-            self.times.len(),
-            self.limit,
+        debug_assert!(
+            self.times.len() <= self.limit,
             "the log never holds more than the limit"
         );
         match self.times.front() {
-            Some(&oldest) => Err(oldest + self.window),
-            None => Ok(()),
+            Some(&oldest) if self.times.len() >= self.limit => Err(oldest + self.window),
+            _ => {
+                self.times.push_back(now);
+                Ok(())
+            }
         }
     }
 }
