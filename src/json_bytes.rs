@@ -2,12 +2,26 @@
 //! ([`first_special`]), and, for 64-byte blocks, masks of compared bytes ([`lanes`], [`bits`]) and which
 //! bytes are escaped ([`escaped`], for text dense in escapes such as AIR's embedded documents); on top of
 //! those, where a string with escapes ends ([`escaped_string_end`], used by the header reader and the AIR
-//! document decoder) and its text ([`unescape_short`]).
+//! document decoder) and its text ([`unescape_short`]); and JSON text copied onto one line
+//! ([`copy_one_line`]).
 //!
 //! Compares use `wide`'s safe SIMD (SSE2 on x86_64, NEON on aarch64, plain code elsewhere); the last bytes
 //! of a slice are compared in a padded copy, so short strings take one step.
 
 use wide::u8x16;
+
+/// Copies JSON text, turning CR and LF (which valid JSON only has between tokens) into spaces, so that a
+/// document received on several lines goes out on one.
+pub(crate) fn copy_one_line(out: &mut Vec<u8>, json: &[u8]) {
+    if memchr::memchr2(b'\n', b'\r', json).is_none() {
+        out.extend_from_slice(json);
+    } else {
+        out.extend(
+            json.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
+    }
+}
 
 /// The index of the first byte a JSON string cannot hold as is — `"`, `\` or a control character — or
 /// `None` when there is none.

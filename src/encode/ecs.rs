@@ -13,6 +13,7 @@ use crate::event::hash::Sha256;
 use crate::event::mail::Attachment;
 use crate::event::time::{Rfc3339, Timestamp};
 use crate::event::{AirInvestigation, AtpContentData, Body, Event, MailData, UrlClickData};
+use crate::json_bytes;
 
 /// Appends the ECS document of `event` to `out`.
 pub(crate) fn encode(event: &Event, out: &mut Vec<u8>) {
@@ -305,7 +306,7 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
     o.object("o365", |v| {
         if raw_embeddable(event) {
             v.key("audit");
-            one_line(v.out, &event.record.raw);
+            json_bytes::copy_one_line(v.out, &event.record.raw);
         }
         if !user_from_user_id {
             v.text("user_id", c.user_id.as_deref());
@@ -332,18 +333,6 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
             Body::Untyped => {}
         }
     });
-}
-
-/// Copies raw JSON, turning CR and LF (which valid JSON only has between tokens) into spaces.
-fn one_line(out: &mut Vec<u8>, raw: &[u8]) {
-    if memchr::memchr2(b'\n', b'\r', raw).is_none() {
-        out.extend_from_slice(raw);
-    } else {
-        out.extend(
-            raw.iter()
-                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-        );
-    }
 }
 
 /// An attachment's hash fields for `o365.atp.attachments[]`.

@@ -2,7 +2,7 @@
 //!
 //! `Data` is the triggering alert as a JSON-encoded string (some records repeat keys inside it, e.g. `QueryTime`;
 //! the last value wins). `Actions` are objects, or JSON strings of objects. Both are decoded into a compact tree
-//! ([`doc`]: strings are spans of the decoded text) that serializes exactly as a [`serde_json::Value`] would, and
+//! ([`doc`]: strings are spans of the decoded text) that writes back the same JSON value, in document order, and
 //! their entities are flattened into [`AirEntities`] for pivoting: mail messages, clusters, IPs, URLs, mailboxes
 //! and file hashes, whichever `Type` spelling they use.
 //!
@@ -352,7 +352,7 @@ impl AirInvestigation {
         &self.decoded().entities
     }
 
-    /// `Data` as a compact tree (what [`data`](Self::data) holds, serialized the same way).
+    /// `Data` as a compact tree (the value [`data`](Self::data) holds, in document order).
     pub(crate) fn data_json(&self) -> Option<Json<'_>> {
         let decoded = self.decoded();
         decoded.data.as_ref().map(|node| Json {
@@ -361,7 +361,7 @@ impl AirInvestigation {
         })
     }
 
-    /// `Actions[]` as compact trees (what [`actions`](Self::actions) holds).
+    /// `Actions[]` as compact trees (the values [`actions`](Self::actions) holds, in document order).
     pub(crate) fn actions_json(&self) -> impl ExactSizeIterator<Item = Json<'_>> {
         let decoded = self.decoded();
         decoded.actions.iter().map(|node| Json {
@@ -375,7 +375,9 @@ impl AirInvestigation {
         self.decoded.get_or_init(|| {
             let mut texts = Texts::default();
             let actions = match self.actions_raw.as_deref().map(|raw| top(&mut texts, raw)) {
-                Some(Node::Array(items)) => items.into_iter().map(|n| texts.embedded(n)).collect(),
+                Some(Node::Array(items, _)) => {
+                    items.into_iter().map(|n| texts.embedded(n)).collect()
+                }
                 None | Some(Node::Null) => Vec::new(),
                 Some(one) => vec![one],
             };

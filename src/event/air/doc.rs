@@ -1,6 +1,11 @@
-//! A compact JSON tree for the AIR `Data` and `Actions` documents, serialized exactly as `serde_json` would
-//! serialize the same text decoded into a [`serde_json::Value`] (object keys sorted, a repeated key keeping its
-//! last value, numbers as `serde_json` reads and writes them).
+//! A compact JSON tree for the AIR `Data` and `Actions` documents, written back as the same JSON value.
+//!
+//! Objects keep their document order; a repeated key keeps its first place and its last value (as
+//! `serde_json`'s order-preserving map does; real `Data` repeats `QueryTime`, and Elasticsearch refuses a
+//! document with a repeated key). An object or array that [`scan`](super::scan) read with no repeated key
+//! anywhere inside it remembers where its text is ([`Raw`]) and is written back by copying that text (line
+//! breaks between tokens turned into spaces): the same value, as received. Anything else is written from the
+//! tree, its strings and numbers as `serde_json` writes them.
 //!
 //! Strings and keys are spans of the decoded text (most of them need no copy: the parser hands them over
 //! borrowed when they have no escapes, and such a string is written back verbatim, as `serde_json` would write
@@ -11,6 +16,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
+
+use crate::json_bytes;
 
 /// The key `serde_json` reads as "the string value is raw JSON" when it is an object's first key (its
 /// `raw_value` feature); such documents are decoded through [`Value`] so that they decode exactly as before.
@@ -29,15 +36,27 @@ pub(crate) enum Text {
     Extra { start: usize, end: usize },
 }
 
-/// One JSON value; object entries are sorted by key, keys unique.
+/// One JSON value; object entries in document order, keys unique.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     Null,
     Bool(bool),
     Number(Number),
     Str(Text),
-    Array(Vec<Node>),
-    Object(Vec<(Text, Node)>),
+    Array(Vec<Node>, Raw),
+    Object(Vec<(Text, Node)>, Raw),
+}
+
+/// Where the text of an object or array is in its source, when that text can be written back as it is: the
+/// scanner read it, and no key repeats anywhere inside it (so the tree holds all of it). [`Raw::NONE`] for
+/// anything else (repeats removed, or decoded through `serde_json`, which gives no positions).
+///
+/// Three `u32`s keep a [`Node`] as small as its string variant; a larger source simply has no `Raw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Raw {
+    src: u32,
+    start: u32,
+    end: u32,
 }
 
 /// The texts the nodes of one record point into.
@@ -45,6 +64,25 @@ pub(crate) enum Node {
 pub(crate) struct Texts {
     sources: Vec<String>,
     extra: String,
+}
+
+// === impl Raw ===
+
+impl Raw {
+    /// No text to copy: write from the tree.
+    pub(crate) const NONE: Raw = Raw {
+        src: 0,
+        start: 0,
+        end: 0,
+    };
+
+    /// `sources[src][start..end]`; [`Raw::NONE`] when it is empty or does not fit.
+    pub(crate) fn span(src: usize, start: usize, end: usize) -> Raw {
+        match (u32::try_from(src), u32::try_from(start), u32::try_from(end)) {
+            (Ok(src), Ok(start), Ok(end)) if start < end => Raw { src, start, end },
+            _ => Raw::NONE,
+        }
+    }
 }
 
 // === impl Texts ===
@@ -103,11 +141,14 @@ impl Texts {
             Value::Bool(b) => Node::Bool(*b),
             Value::Number(n) => Node::Number(n.clone()),
             Value::String(s) => Node::Str(self.push_extra(s)),
-            Value::Array(items) => Node::Array(items.iter().map(|v| self.tree_of(v)).collect()),
+            Value::Array(items) => {
+                Node::Array(items.iter().map(|v| self.tree_of(v)).collect(), Raw::NONE)
+            }
             Value::Object(map) => Node::Object(
                 map.iter()
                     .map(|(k, v)| (self.push_extra(k), self.tree_of(v)))
                     .collect(),
+                Raw::NONE,
             ),
         }
     }
@@ -142,21 +183,27 @@ impl Texts {
             return Err(text);
         }
         match self.parse(text)? {
-            node @ (Node::Object(_) | Node::Array(_)) => Ok(node),
+            node @ (Node::Object(..) | Node::Array(..)) => Ok(node),
             // A scalar after all (not reachable from `{` or `[`): hand the text back.
             _ => Err(self.sources.pop().unwrap_or_default()),
         }
     }
 
-    /// Appends `node` as compact JSON.
+    /// Appends `node` as JSON on one line: its text as received when it has one ([`Raw`]), else compact.
     pub(crate) fn write(&self, node: &Node, out: &mut Vec<u8>) {
+        if let Node::Array(_, raw) | Node::Object(_, raw) = node {
+            if let Some(text) = self.raw_text(raw) {
+                json_bytes::copy_one_line(out, text);
+                return;
+            }
+        }
         match node {
             Node::Null => out.extend_from_slice(b"null"),
             Node::Bool(true) => out.extend_from_slice(b"true"),
             Node::Bool(false) => out.extend_from_slice(b"false"),
             Node::Number(n) => write_number(n, out),
             Node::Str(text) => self.write_text(text, out),
-            Node::Array(items) => {
+            Node::Array(items, _) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
@@ -166,7 +213,7 @@ impl Texts {
                 }
                 out.push(b']');
             }
-            Node::Object(entries) => {
+            Node::Object(entries, _) => {
                 out.push(b'{');
                 for (i, (key, value)) in entries.iter().enumerate() {
                     if i > 0 {
@@ -179,6 +226,14 @@ impl Texts {
                 out.push(b'}');
             }
         }
+    }
+
+    fn raw_text(&self, raw: &Raw) -> Option<&[u8]> {
+        if *raw == Raw::NONE {
+            return None;
+        }
+        let source = self.sources.get(raw.src as usize)?.as_bytes();
+        source.get(raw.start as usize..raw.end as usize)
     }
 
     fn write_text(&self, text: &Text, out: &mut Vec<u8>) {
@@ -302,7 +357,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
         while let Some(item) = seq.next_element_seed(NodeSeed(&mut *self.0))? {
             items.push(item);
         }
-        Ok(Node::Array(items))
+        Ok(Node::Array(items, Raw::NONE))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries: Vec<(Text, Node)> = Vec::new();
@@ -315,8 +370,8 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
             entries.push((key, value));
         }
         let build = &*self.0;
-        sort_entries(&mut entries, &mut Vec::new(), |t| build.get(t));
-        Ok(Node::Object(entries))
+        dedup_entries(&mut entries, |t| build.get(t));
+        Ok(Node::Object(entries, Raw::NONE))
     }
 }
 
@@ -343,61 +398,57 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
     }
 }
 
-/// Sorts object entries by key (bytes of UTF-8, the order of `str`), keeping of repeated keys the last value, as
-/// a `BTreeMap` filled in document order does. The entries are large, so an order of (key prefix, index) pairs
-/// is sorted (in `order`, a reusable buffer) and the entries are moved once. Keys are compared whole only where
-/// their first eight bytes are the same.
-pub(super) fn sort_entries<'k>(
+/// Removes repeated keys from object entries in document order: a repeated key keeps its first place and takes
+/// its last value (what `serde_json`'s order-preserving map does, and the last value is what a `BTreeMap`
+/// kept too). Returns whether any key repeated.
+///
+/// Almost no object repeats a key, so that is checked first with a 256-bit filter of the keys' hashes: a key is
+/// compared with the keys before it only when its bit is already set.
+pub(super) fn dedup_entries<'k>(
     entries: &mut Vec<(Text, Node)>,
-    order: &mut Vec<(u64, usize)>,
     key: impl Fn(&Text) -> &'k [u8],
-) {
-    order.clear();
-    order.extend(
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (prefix(key(k)), i)),
-    );
-    let full = |i: usize| entries.get(i).map_or(&[][..], |(k, _)| key(k));
-    let before =
-        |a: &(u64, usize), b: &(u64, usize)| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(full(b.1)));
-    // Already in order without repeats (half the objects of an AIR document): nothing to move.
-    let sorted = order
-        .windows(2)
-        .all(|w| matches!(w, [a, b] if before(a, b).is_lt()));
-    if sorted {
-        return;
-    }
-    // Equal keys stay in document order (the index decides), so the last of each run is the last in the text.
-    order.sort_unstable_by(|a, b| before(a, b).then(a.1.cmp(&b.1)));
-    let mut out: Vec<(Text, Node)> = Vec::with_capacity(entries.len());
-    let empty = Text::Extra { start: 0, end: 0 };
-    let mut last_prefix = None;
-    for &(prefix, i) in order.iter() {
-        let Some(slot) = entries.get_mut(i) else {
+) -> bool {
+    let mut seen = [0u64; 4];
+    let mut repeats = false;
+    for (i, (k, _)) in entries.iter().enumerate() {
+        let bytes = key(k);
+        let bucket = filter_bucket(bytes);
+        let (word, bit) = (bucket / 64, 1u64 << (bucket % 64));
+        let Some(slot) = seen.get_mut(word) else {
             continue;
         };
-        let entry = std::mem::replace(slot, (empty, Node::Null));
-        match out.last_mut() {
-            Some(last) if last_prefix == Some(prefix) && key(&last.0) == key(&entry.0) => {
-                *last = entry
+        if *slot & bit != 0 {
+            let earlier = entries.get(..i).unwrap_or_default();
+            if earlier.iter().any(|(e, _)| key(e) == bytes) {
+                repeats = true;
+                break;
             }
-            _ => out.push(entry),
         }
-        last_prefix = Some(prefix);
+        *slot |= bit;
     }
-    *entries = out;
+    if !repeats {
+        return false;
+    }
+    let mut unique: Vec<(Text, Node)> = Vec::with_capacity(entries.len());
+    for (k, value) in entries.drain(..) {
+        let bytes = key(&k);
+        match unique.iter_mut().find(|(e, _)| key(e) == bytes) {
+            Some(first) => first.1 = value,
+            None => unique.push((k, value)),
+        }
+    }
+    *entries = unique;
+    true
 }
 
-/// The first eight bytes, zero-padded, as a number that orders as the bytes do.
-fn prefix(s: &[u8]) -> u64 {
-    if let Some(first) = s.first_chunk::<8>() {
-        return u64::from_be_bytes(*first);
-    }
-    s.iter()
-        .enumerate()
-        .fold(0, |n, (i, &byte)| n | u64::from(byte) << (56 - 8 * i))
+/// The bit (0..256) of a key in [`dedup_entries`]' filter: its first and last eight bytes and its length, mixed.
+fn filter_bucket(key: &[u8]) -> usize {
+    let (first, last) = match (key.first_chunk::<8>(), key.last_chunk::<8>()) {
+        (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+        _ => (key.iter().fold(0, |n, &byte| n << 8 | u64::from(byte)), 0),
+    };
+    let mixed = first ^ last.rotate_left(29) ^ key.len() as u64;
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
 }
 
 // === lookups ===
@@ -412,13 +463,14 @@ pub(crate) struct Json<'a> {
 impl<'a> Json<'a> {
     /// The value of `key` when this is an object that has it.
     pub(crate) fn get(self, key: &str) -> Option<Json<'a>> {
-        let Node::Object(entries) = self.node else {
+        let Node::Object(entries, _) = self.node else {
             return None;
         };
-        let at = entries
-            .binary_search_by(|(k, _)| self.texts.get(k).cmp(key))
-            .ok()?;
-        entries.get(at).map(|(_, node)| self.with(node))
+        // Keys are unique (see `dedup_entries`) and objects small: the first match is the one.
+        entries
+            .iter()
+            .find(|(k, _)| self.texts.get(k) == key)
+            .map(|(_, node)| self.with(node))
     }
 
     /// The text when this is a string.
@@ -432,7 +484,7 @@ impl<'a> Json<'a> {
     /// The items when this is an array (nothing otherwise).
     pub(crate) fn items(self) -> impl Iterator<Item = Json<'a>> {
         let items: &'a [Node] = match self.node {
-            Node::Array(items) => items,
+            Node::Array(items, _) => items,
             _ => &[],
         };
         items.iter().map(move |node| self.with(node))
@@ -440,10 +492,10 @@ impl<'a> Json<'a> {
 
     /// Whether this is an object.
     pub(crate) fn is_object(self) -> bool {
-        matches!(self.node, Node::Object(_))
+        matches!(self.node, Node::Object(..))
     }
 
-    /// Appends the value as compact JSON, byte for byte what `serde_json` writes for the same [`Value`].
+    /// Appends the value as JSON on one line (see [`Texts::write`]).
     pub(crate) fn write(self, out: &mut Vec<u8>) {
         self.texts.write(self.node, out);
     }

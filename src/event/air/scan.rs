@@ -9,7 +9,7 @@ use serde_json::{Number, Value};
 
 use crate::json_bytes::{escaped_string_end, first_special, unescape_short};
 
-use super::doc::{sort_entries, Node, Text, RAW_VALUE_TOKEN};
+use super::doc::{dedup_entries, Node, Raw, Text, RAW_VALUE_TOKEN};
 
 /// Nesting this decoder goes to; deeper documents go to `serde_json` (whose limit is 128).
 const DEPTH_MAX: usize = 100;
@@ -23,6 +23,7 @@ pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> 
         src,
         extra,
         depth: 0,
+        repeats: 0,
         stacks: STACKS.take(),
     };
     scan.ws();
@@ -38,8 +39,6 @@ pub(super) fn parse(text: &str, src: usize, extra: &mut String) -> Option<Node> 
 /// several documents with dozens of objects each, and each document used to grow its own from empty.
 #[derive(Default)]
 struct Stacks {
-    /// Scratch space for sorting object keys.
-    order: Vec<(u64, usize)>,
     /// The items of the arrays being read, innermost last; each array takes its own off the top, in a vector
     /// of its exact size (pushing onto a fresh vector per array regrew it several times).
     items: Vec<Node>,
@@ -61,10 +60,8 @@ impl Stacks {
     fn keep(mut self) {
         self.items.clear();
         self.entries.clear();
-        self.order.clear();
-        let small = self.items.capacity() <= Self::KEPT_MAX
-            && self.entries.capacity() <= Self::KEPT_MAX
-            && self.order.capacity() <= Self::KEPT_MAX;
+        let small =
+            self.items.capacity() <= Self::KEPT_MAX && self.entries.capacity() <= Self::KEPT_MAX;
         if small {
             STACKS.set(self);
         }
@@ -79,6 +76,8 @@ struct Scan<'t, 'e> {
     src: usize,
     extra: &'e mut String,
     depth: usize,
+    /// Objects so far that repeated a key: a container whose reading raised it has no [`Raw`].
+    repeats: usize,
     stacks: Stacks,
 }
 
@@ -121,7 +120,18 @@ impl Scan<'_, '_> {
         (self.depth <= DEPTH_MAX).then_some(())
     }
 
+    /// The [`Raw`] of the container that started at `start` and was just read, `repeats` having been the
+    /// count of objects with repeated keys before it.
+    fn raw(&self, start: usize, repeats: usize) -> Raw {
+        if self.repeats == repeats {
+            Raw::span(self.src, start, self.at)
+        } else {
+            Raw::NONE
+        }
+    }
+
     fn array(&mut self) -> Option<Node> {
+        let (start, repeats) = (self.at, self.repeats);
         self.enter()?;
         let base = self.stacks.items.len();
         if self.peek()? == b']' {
@@ -145,10 +155,12 @@ impl Scan<'_, '_> {
             }
         }
         self.depth -= 1;
-        Some(Node::Array(self.stacks.items.split_off(base)))
+        let items = self.stacks.items.split_off(base);
+        Some(Node::Array(items, self.raw(start, repeats)))
     }
 
     fn object(&mut self) -> Option<Node> {
+        let (start, repeats) = (self.at, self.repeats);
         self.enter()?;
         let base = self.stacks.entries.len();
         if self.peek()? == b'}' {
@@ -188,11 +200,11 @@ impl Scan<'_, '_> {
         }
         let mut entries = self.stacks.entries.split_off(base);
         let (b, extra) = (self.b, &*self.extra);
-        sort_entries(&mut entries, &mut self.stacks.order, |t| {
-            text_bytes(b, extra, t)
-        });
+        if dedup_entries(&mut entries, |t| text_bytes(b, extra, t)) {
+            self.repeats += 1;
+        }
         self.depth -= 1;
-        Some(Node::Object(entries))
+        Some(Node::Object(entries, self.raw(start, repeats)))
     }
 
     fn bytes(&self, text: &Text) -> &[u8] {

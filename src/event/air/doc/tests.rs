@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// The tree's output for `text`, or `None` when it is not JSON; must match serde_json's.
-fn via_tree(text: &str) -> Option<String> {
+/// The tree's output for `text`, or `None` when it is not JSON.
+fn written(text: &str) -> Option<String> {
     let mut texts = Texts::default();
     let node = texts.parse(text.to_owned()).ok()?;
     let mut out = Vec::new();
@@ -11,13 +11,72 @@ fn via_tree(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn via_value(text: &str) -> Option<String> {
-    let value = serde_json::from_str::<Value>(text).ok()?;
-    serde_json::to_string(&value).ok()
+/// What the tree's output decodes to, or `None` when `text` is not JSON; must be what serde_json decodes
+/// `text` to (its maps keep the last of repeated keys and compare without order). The output is one line,
+/// and never repeats a key.
+fn via_tree(text: &str) -> Option<Value> {
+    let out = written(text)?;
+    assert!(!out.contains(['\n', '\r']), "not one line: {out:?}");
+    assert!(no_repeated_keys(&out), "a key repeats in {out}");
+    serde_json::from_str(&out).ok()
+}
+
+fn via_value(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text).ok()
+}
+
+/// Whether no object in the JSON `text` has a key twice (checked through a map that sees every key).
+fn no_repeated_keys(text: &str) -> bool {
+    struct Check(bool);
+    impl<'de> Visitor<'de> for &mut Check {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(&mut *self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                self.0 &= keys.insert(key);
+                map.next_value_seed(&mut *self)?;
+            }
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for &mut Check {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    let mut check = Check(true);
+    let mut de = serde_json::Deserializer::from_str(text);
+    (&mut check).deserialize(&mut de).is_ok() && check.0
 }
 
 #[test]
-fn the_tree_writes_what_serde_json_writes_for_the_same_text() {
+fn the_tree_writes_the_value_serde_json_reads_from_the_same_text() {
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(140), "]".repeat(140));
     let nested = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
     for text in [
@@ -80,8 +139,33 @@ fn a_string_holding_a_document_is_that_document_and_anything_else_stays_text() {
     }
     assert_eq!(
         String::from_utf8_lossy(&out),
-        r#"{"a":2,"b":1} "42" "{not json" "#
+        r#"{"b":1,"a":2} "42" "{not json" "#
     );
+}
+
+#[test]
+fn documents_keep_their_order_and_text_and_repeated_keys_keep_their_first_place_and_last_value() {
+    let cases = [
+        // Read whole without repeats: the text as received (escapes, number spelling, order), on one line.
+        (
+            "{\"Z\":1.0E+2,\r\n \"a\":\"x\\/y\",\"m\":[3, 2,{\"q\":null}]}",
+            "{\"Z\":1.0E+2,   \"a\":\"x\\/y\",\"m\":[3, 2,{\"q\":null}]}",
+        ),
+        // A repeated key: that object (and those around it) from the tree, first place, last value; the
+        // siblings that repeat nothing still as received.
+        (
+            r#"{"Q":"1","Alert":{"z":1 ,"y":2},"B":[{"k":1,"k":2, "j":3}],"Q":"2"}"#,
+            r#"{"Q":"2","Alert":{"z":1 ,"y":2},"B":[{"k":2,"j":3}]}"#,
+        ),
+        // Through serde_json (a `\u` escape): document order too, written compact.
+        (
+            r#"{"b":"caf\u00e9","a":[1, 2],"b":"x"}"#,
+            r#"{"b":"x","a":[1,2]}"#,
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(written(text).as_deref(), Some(expected), "{text}");
+    }
 }
 
 #[test]
@@ -95,7 +179,7 @@ fn the_scanner_takes_the_common_shape_and_leaves_the_rest_to_serde_json() {
     if let Ok(node) = texts.parse(common.to_owned()) {
         texts.write(&node, &mut out);
     }
-    assert_eq!(String::from_utf8(out).ok(), via_value(common));
+    assert_eq!(String::from_utf8(out).ok().as_deref(), Some(common));
     for rare in [
         r#"{"a":"caf\u00e9"}"#,
         r#"{"a":-0}"#,
@@ -135,7 +219,7 @@ fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
 
 proptest::proptest! {
     #[test]
-    fn any_document_is_written_as_serde_json_writes_it(text in json_text()) {
+    fn any_document_is_written_as_the_value_serde_json_reads(text in json_text()) {
         proptest::prop_assert_eq!(via_tree(&text), via_value(&text), "{}", text);
     }
 }
