@@ -62,7 +62,7 @@ pub(crate) fn mail(m: &MailData, o: &mut Obj<'_>) {
     o.objects("attachments", &m.attachments, |item, a| attachment(a, item));
 }
 
-/// `SPF` → `spf`, `Comp Auth` → `comp_auth`.
+/// `SPF` → `spf`, `Comp Auth` → `comp_auth`: letters, digits and `_` only, so a key `Obj::key` writes as it is.
 fn auth_key(name: &str) -> String {
     let key: String = name
         .trim()
@@ -147,5 +147,32 @@ pub(crate) fn air(m: &AirInvestigation, o: &mut Obj<'_>) {
             action.write(o.out);
         }
         o.out.push(b']');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auth_key;
+    use crate::json_bytes::first_special;
+
+    #[test]
+    fn auth_names_become_keys_that_need_no_escaping() {
+        for name in [
+            "SPF",
+            "Comp Auth",
+            "CompAuth",
+            "a\"b\\c",
+            "tab\there\u{1}",
+            " dkim\n",
+            "Über-Prüfung",
+        ] {
+            let key = auth_key(name);
+            assert!(
+                first_special(key.as_bytes()).is_none(),
+                "{name:?} → {key:?}"
+            );
+        }
+        assert_eq!(auth_key("Comp Auth"), "comp_auth");
+        assert_eq!(auth_key("CompAuth"), "comp_auth");
     }
 }

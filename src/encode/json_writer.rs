@@ -25,20 +25,23 @@ impl<'o> Obj<'o> {
     }
 
     /// Writes the separator and `"key":`.
+    ///
+    /// `key` must be a JSON string as it is (no `"`, `\` or control character): the ECS keys are literals
+    /// and names made of letters, digits and `_` (`o365.atp.auth.*`), so it is checked in debug builds only,
+    /// not per key at run time.
     pub(crate) fn key(&mut self, key: &str) {
+        debug_assert!(
+            first_special(key.as_bytes()).is_none(),
+            "key {key:?} needs escaping"
+        );
+        self.out.reserve(key.len() + 4);
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        // Keys are identifiers almost always; only those needing escapes go through the serializer.
-        if first_special(key.as_bytes()).is_none() {
-            self.out.push(b'"');
-            self.out.extend_from_slice(key.as_bytes());
-            self.out.extend_from_slice(b"\":");
-        } else {
-            write_json(self.out, key);
-            self.out.push(b':');
-        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     /// `"key": value`.
