@@ -311,6 +311,29 @@ mod tests {
         }
     }
 
+    /// Text with escapes at every distance from each other and from the 64-byte block boundaries.
+    fn escaped_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[a-zé中 ]{0,40}",
+            Just(r#"\""#.to_owned()),
+            Just(r"\\".to_owned()),
+            Just(r"\/".to_owned()),
+            Just(r"\n".to_owned()),
+            Just(r"\t".to_owned()),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn unescaping_gives_what_serde_json_reads(body in escaped_text()) {
+            let expected: String = serde_json::from_str(&format!("\"{body}\"")).expect("valid string");
+            let mut appended = String::from("x");
+            prop_assert_eq!(unescape_short(&body, &mut appended), Some(()));
+            prop_assert_eq!(appended.get(1..), Some(expected.as_str()));
+        }
+    }
+
     proptest! {
         #[test]
         fn agrees_with_a_byte_loop(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
