@@ -25,6 +25,9 @@ pub(crate) fn copy_one_line(out: &mut Vec<u8>, json: &[u8]) {
 
 /// The index of the first byte a JSON string cannot hold as is — `"`, `\` or a control character — or
 /// `None` when there is none.
+///
+/// 16 bytes at a time; the last bytes of a slice of 16 or more are compared as its last 16 (overlapping bytes
+/// already found plain), and a shorter slice byte by byte, so no call copies a tail into a padded block.
 #[inline]
 pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
@@ -34,13 +37,27 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
         }
         at += 16;
     }
-    let rest = bytes.get(at..)?;
-    debug_assert!(rest.len() < 16);
-    // A space is no special byte: the padding is never found.
-    let mut padded = [b' '; 16];
-    padded[..rest.len()].copy_from_slice(rest);
-    special_in(padded).map(|index| at + index)
+    if at == bytes.len() {
+        return None;
+    }
+    match bytes.last_chunk::<16>() {
+        Some(last) => special_in(*last).map(|index| bytes.len() - 16 + index),
+        None => bytes.iter().position(|&byte| SPECIAL[usize::from(byte)]),
+    }
 }
+
+/// The bytes [`first_special`] looks for: `"`, `\` and the control characters.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 /// Bytes per block for [`lanes`], [`bits`] and [`escaped`].
 pub(crate) const BLOCK: usize = 64;

@@ -66,6 +66,19 @@ pub(crate) struct Texts {
     extra: String,
 }
 
+// === impl Text ===
+
+impl Text {
+    /// The length of the text in bytes, without looking it up.
+    pub(crate) fn len(&self) -> usize {
+        match *self {
+            Text::Plain { start, end, .. } | Text::Extra { start, end } => {
+                end.saturating_sub(start)
+            }
+        }
+    }
+}
+
 // === impl Raw ===
 
 impl Raw {
@@ -408,6 +421,9 @@ pub(super) fn dedup_entries<'k>(
     entries: &mut Vec<(Text, Node)>,
     key: impl Fn(&Text) -> &'k [u8],
 ) -> bool {
+    if entries.len() < 2 {
+        return false;
+    }
     let mut seen = [0u64; 4];
     let mut repeats = false;
     for (i, (k, _)) in entries.iter().enumerate() {
@@ -469,7 +485,7 @@ impl<'a> Json<'a> {
         // Keys are unique (see `dedup_entries`) and objects small: the first match is the one.
         entries
             .iter()
-            .find(|(k, _)| self.texts.get(k) == key)
+            .find(|(k, _)| k.len() == key.len() && self.texts.get(k) == key)
             .map(|(_, node)| self.with(node))
     }
 
