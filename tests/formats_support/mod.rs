@@ -44,10 +44,98 @@ pub fn encoded(format: Format, event: &Event) -> String {
     String::from_utf8(out).expect("encoders write UTF-8")
 }
 
-/// The ECS document, parsed.
+/// The ECS document, parsed; checked to be one line with no key twice in any object (Elasticsearch refuses
+/// a document with a repeated key, and AIR's `Data` repeats `QueryTime`).
 pub fn ecs(event: &Event) -> serde_json::Value {
     let text = encoded(Format::Ecs, event);
+    assert!(
+        !text.contains(['\n', '\r']),
+        "ecs output is not one line: {text}"
+    );
+    let members: Members = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("ecs output is not JSON ({e}): {text}"));
+    if let Some(key) = members.repeated_key() {
+        panic!("ecs output repeats the key {key:?} in an object: {text}");
+    }
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("ecs output is not JSON ({e}): {text}"))
+}
+
+/// A JSON value with each object's members as a list, so that a repeated key stays visible (a map would
+/// keep one of them).
+enum Members {
+    Scalar,
+    Array(Vec<Members>),
+    Object(Vec<(String, Members)>),
+}
+
+impl Members {
+    /// A key that some object in the value has twice.
+    fn repeated_key(&self) -> Option<&str> {
+        match self {
+            Members::Scalar => None,
+            Members::Array(items) => items.iter().find_map(Members::repeated_key),
+            Members::Object(members) => {
+                let mut keys: Vec<&str> = members.iter().map(|(key, _)| key.as_str()).collect();
+                keys.sort_unstable();
+                let twice = keys
+                    .windows(2)
+                    .find(|pair| pair[0] == pair[1])
+                    .map(|pair| pair[0]);
+                twice.or_else(|| members.iter().find_map(|(_, value)| value.repeated_key()))
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Members, E> {
+                Ok(Members::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Members, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Members::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members::Object(members))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// A CEF message, split per the CEF specification.
