@@ -1,5 +1,7 @@
 //! A fast decoder for the common shape of an AIR document: the [`Node`] tree that the `serde_json` route of
 //! [`Texts::parse`](super::doc::Texts::parse) builds, in one byte-level pass without its per-value overhead.
+//! Unlike that route, it also knows where each object and array is in the text, and gives those with no
+//! repeated key inside them their [`Raw`] span, so that they are written back as received.
 //!
 //! It only accepts what it is sure of and gives up (`None`) on anything else — `\u` escapes, numbers it does
 //! not hand to `serde_json` itself, deep nesting, the `raw_value` key, or anything not JSON — and the caller then
