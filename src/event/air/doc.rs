@@ -245,18 +245,18 @@ impl Texts {
         if *raw == Raw::NONE {
             return None;
         }
-        let source = self.sources.get(raw.src as usize)?.as_bytes();
-        source.get(raw.start as usize..raw.end as usize)
+        self.source_bytes(raw.src as usize, raw.start as usize, raw.end as usize)
+    }
+
+    /// `sources[src][start..end]`, as bytes (a span the scanner or the parser found, so never out of range).
+    fn source_bytes(&self, src: usize, start: usize, end: usize) -> Option<&[u8]> {
+        self.sources.get(src)?.as_bytes().get(start..end)
     }
 
     fn write_text(&self, text: &Text, out: &mut Vec<u8>) {
         match *text {
             Text::Plain { src, start, end } => {
-                let s = self
-                    .sources
-                    .get(src)
-                    .and_then(|s| s.as_bytes().get(start..end))
-                    .unwrap_or_default();
+                let s = self.source_bytes(src, start, end).unwrap_or_default();
                 out.reserve(s.len() + 2);
                 out.push(b'"');
                 out.extend_from_slice(s);
