@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark in one command: builds the release binaries once, then runs `bench`, which starts the
+# The benchmark in one command: builds the release binaries as they ship (scripts/release-build.sh:
+# profile-guided when it can be, `PGO=0` for a plain build), then runs `bench`, which starts the
 # emulator in-process, runs the release daemon against it in five phases (end to end over a 1,000,200-record
 # history into syslog/ecs and file/json, the single-threaded floor on the same bytes, one 100 MB blob, a
 # time-scaled 7-day backfill under a 2,000-requests-per-minute budget, live-arrival lag at two poll
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-cargo build --release --bin atp-forwarder --bin bench
+build="$(scripts/release-build.sh)"
 
 # Results go to BENCHMARKS.md unless `--write FILE` names another file or `--print-only` is given.
 write=(--write BENCHMARKS.md)
@@ -27,4 +28,5 @@ for arg in "$@"; do
   esac
 done
 
-exec "$target_dir/release/bench" --daemon "$target_dir/release/atp-forwarder" "${write[@]}" "${args[@]}"
+exec "$target_dir/release/bench" --daemon "$target_dir/release/atp-forwarder" --build "$build" \
+  "${write[@]}" "${args[@]}"

@@ -19,6 +19,9 @@ pub struct BulkSize {
     pub blobs: u64,
     /// Records per blob.
     pub records_per_blob: usize,
+    /// The emulator's seed, when not the measured history's (the training run of a profile-guided build
+    /// uses another history than the one it is measured on).
+    pub seed: Option<u64>,
 }
 
 impl Default for BulkSize {
@@ -26,6 +29,7 @@ impl Default for BulkSize {
         BulkSize {
             blobs: 600,
             records_per_blob: 1667,
+            seed: None,
         }
     }
 }
@@ -37,6 +41,10 @@ pub enum Target {
     SyslogEcs,
     /// (b) a file sink, `json`.
     FileJson,
+    /// A file sink, `cef` (training run only: every encoder gets a profile).
+    FileCef,
+    /// A file sink, `leef` (training run only).
+    FileLeef,
 }
 
 impl Target {
@@ -45,6 +53,8 @@ impl Target {
         match self {
             Target::SyslogEcs => "(a) syslog TCP, ecs",
             Target::FileJson => "(b) file, json",
+            Target::FileCef => "(training) file, cef",
+            Target::FileLeef => "(training) file, leef",
         }
     }
 
@@ -52,6 +62,18 @@ impl Target {
         match self {
             Target::SyslogEcs => Format::Ecs,
             Target::FileJson => Format::Json,
+            Target::FileCef => Format::Cef,
+            Target::FileLeef => Format::Leef,
+        }
+    }
+
+    /// The format's name in the daemon's config.
+    fn format_name(self) -> &'static str {
+        match self.format() {
+            Format::Json => "json",
+            Format::Ecs => "ecs",
+            Format::Cef => "cef",
+            Format::Leef => "leef",
         }
     }
 }
@@ -88,6 +110,9 @@ pub fn bulk_history(size: BulkSize) -> impl FnOnce(&mut atp_forwarder::emulator:
         config.history = interval * u32::try_from(size.blobs).unwrap_or(600);
         config.records_per_blob = size.records_per_blob;
         config.atp_fraction = 0.3;
+        if let Some(seed) = size.seed {
+            config.seed = seed;
+        }
     }
 }
 
@@ -186,11 +211,11 @@ async fn run_once(
     let sink = match target {
         Target::SyslogEcs => SinkSpec::Syslog {
             addr: recv.addr,
-            format: "ecs",
+            format: target.format_name(),
         },
-        Target::FileJson => SinkSpec::File {
+        Target::FileJson | Target::FileCef | Target::FileLeef => SinkSpec::File {
             path: &out_file,
-            format: "json",
+            format: target.format_name(),
         },
     };
     let config = work.config(emulator, &sink, "", "")?;
@@ -207,7 +232,9 @@ async fn run_once(
             }
             recv.received.messages()
         }
-        Target::FileJson => setup::count_lines(&out_file).context("reading the file sink")?,
+        Target::FileJson | Target::FileCef | Target::FileLeef => {
+            setup::count_lines(&out_file).context("reading the file sink")?
+        }
     };
     Ok(OnceRun {
         usage,

@@ -11,6 +11,11 @@
 //! 4. budget: a 7-day backfill against an API allowing 2,000 requests per (time-scaled) minute;
 //! 5. lag: live arrivals at the default poll interval and at 5 s.
 //!
+//! `--phases train` is not a measurement: it is the training run of a profile-guided build
+//! (`scripts/release-build.sh`, run with instrumented binaries). It sends a history of another seed than the
+//! measured one through the daemon into every format (and through the floor), checks that every ATP record
+//! arrived, and prints nothing else.
+//!
 //! Wall times depend on what else runs on the machine; CPU seconds and RSS do not (much).
 
 mod bulk;
@@ -39,7 +44,8 @@ struct Args {
     /// Write the results between the markers of this Markdown file (e.g. BENCHMARKS.md).
     #[arg(long)]
     write: Option<PathBuf>,
-    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory, budget, lag, lag-default.
+    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory, budget, lag,
+    /// lag-default; or train (the training run of a profile-guided build, alone).
     #[arg(
         long,
         default_value = "e2e,memory,budget,lag,lag-default",
@@ -62,6 +68,10 @@ struct Args {
     /// since one run's CPU time (and its floor's) moves by up to a fifth on a shared machine.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// How the binaries were built, for the "Machine" line (`scripts/bench.sh` passes what
+    /// `scripts/release-build.sh` did).
+    #[arg(long)]
+    build: Option<String>,
     /// Size of the large blob of phase 3, MiB.
     #[arg(long, default_value_t = 100)]
     huge_mib: u64,
@@ -101,12 +111,19 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let phase = |name: &str| args.phases.iter().any(|p| p == name);
-    let machine = report::machine();
+    if phase("train") {
+        return train(&daemon, args.blobs, args.records_per_blob).await;
+    }
+    let mut machine = report::machine();
+    if let Some(build) = &args.build {
+        machine = format!("{machine}; build: {build}");
+    }
     eprintln!("bench: {machine}");
     let mut results = report::Results::default();
     let size = bulk::BulkSize {
         blobs: args.blobs,
         records_per_blob: args.records_per_blob,
+        seed: None,
     };
     let targets = [
         ("e2e-ecs", bulk::Target::SyslogEcs),
@@ -177,6 +194,49 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.write {
         report::write(path, &section).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: results written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The seed of the training history: not the measured history's (`setup::emulator`).
+const TRAINING_SEED: u64 = 0x7EA1_17ED;
+
+/// The training run of a profile-guided build: a history of its own seed through the daemon into each
+/// format, and through the floor. Fails when a run did not deliver every ATP record, so that a broken
+/// instrumented build never trains the release one.
+async fn train(
+    daemon: &std::path::Path,
+    blobs: u64,
+    records_per_blob: usize,
+) -> anyhow::Result<()> {
+    let size = bulk::BulkSize {
+        blobs,
+        records_per_blob,
+        seed: Some(TRAINING_SEED),
+    };
+    let targets = [
+        bulk::Target::SyslogEcs,
+        bulk::Target::FileJson,
+        bulk::Target::FileCef,
+        bulk::Target::FileLeef,
+    ];
+    for target in targets {
+        let run = bulk::end_to_end(daemon, size, target).await?;
+        eprintln!(
+            "bench: training, {}: {} records, {}/{} ATP events delivered, cpu {:.2}s",
+            target.label(),
+            run.input_records,
+            run.delivered,
+            run.expected,
+            run.usage.cpu_secs()
+        );
+        anyhow::ensure!(
+            run.delivered == run.expected && run.expected > 0,
+            "the training run into {} delivered {} of {} ATP events",
+            target.label(),
+            run.delivered,
+            run.expected
+        );
     }
     Ok(())
 }
