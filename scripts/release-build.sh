@@ -78,14 +78,19 @@ flags="${RUSTFLAGS:-}"
 log "1/3 instrumented build into $instrumented"
 RUSTFLAGS="$flags -Cprofile-generate=$raw" cargo build --release --target-dir "$instrumented" "${bins[@]}" "$@" >&2
 
-log "2/3 training run"
-# Build scripts ran instrumented too: only the training run's profiles are kept.
-rm -rf "$raw"
-mkdir -p "$raw"
-LLVM_PROFILE_FILE="$raw/%m_%p.profraw" \
-  "$instrumented/release/bench" --daemon "$instrumented/release/atp-forwarder" \
-  --phases train --blobs 60 >&2
-"$profdata" merge -o "$merged" "$raw"
+if [[ -f "$merged" && "$merged" -nt "$instrumented/release/atp-forwarder" && "$merged" -nt "$instrumented/release/bench" ]]; then
+  # rustc tracks the profile file: a new one rebuilds every crate, so it is only made for new binaries.
+  log "2/3 the profile is newer than the instrumented binaries: no training run"
+else
+  log "2/3 training run"
+  # Build scripts ran instrumented too: only the training run's profiles are kept.
+  rm -rf "$raw" "$merged"
+  mkdir -p "$raw"
+  LLVM_PROFILE_FILE="$raw/%m_%p.profraw" \
+    "$instrumented/release/bench" --daemon "$instrumented/release/atp-forwarder" \
+    --phases train --blobs 60 >&2
+  "$profdata" merge -o "$merged" "$raw"
+fi
 
 log "3/3 release build with the profile ($merged)"
 RUSTFLAGS="$flags -Cprofile-use=$merged" cargo build --release "${bins[@]}" "$@" >&2
