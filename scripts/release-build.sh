@@ -74,6 +74,7 @@ instrumented="$target_dir/pgo-instrumented"
 raw="$target_dir/pgo/raw"
 merged="$target_dir/pgo/merged.profdata"
 flags="${RUSTFLAGS:-}"
+training_blobs=60
 
 log "1/3 instrumented build into $instrumented"
 RUSTFLAGS="$flags -Cprofile-generate=$raw" cargo build --release --target-dir "$instrumented" "${bins[@]}" "$@" >&2
@@ -88,10 +89,10 @@ else
   mkdir -p "$raw"
   LLVM_PROFILE_FILE="$raw/%m_%p.profraw" \
     "$instrumented/release/bench" --daemon "$instrumented/release/atp-forwarder" \
-    --phases train --blobs 60 >&2
+    --phases train --blobs "$training_blobs" >&2
   "$profdata" merge -o "$merged" "$raw"
 fi
 
 log "3/3 release build with the profile ($merged)"
 RUSTFLAGS="$flags -Cprofile-use=$merged" cargo build --release "${bins[@]}" "$@" >&2
-echo "profile-guided (scripts/release-build.sh: trained on 60 blobs of another seed, all four formats)"
+echo "profile-guided (scripts/release-build.sh: trained on $training_blobs blobs of another seed, all four formats)"
