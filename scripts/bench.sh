@@ -6,7 +6,8 @@
 # time-scaled 7-day backfill under a 2,000-requests-per-minute budget, live-arrival lag at two poll
 # intervals), prints the table and writes it into BENCHMARKS.md (between the results markers).
 #
-#   scripts/bench.sh                      # everything (about 6 minutes on 2 cores)
+#   scripts/bench.sh                      # everything (7-25 minutes on 2 cores, by host; +10 after a source change)
+#   PGO=0 scripts/bench.sh --print-only   # the same with a plain release build
 #   scripts/bench.sh --phases e2e,memory  # a subset: e2e, memory, budget, lag, lag-default
 #   scripts/bench.sh --print-only         # print only
 #
