@@ -35,12 +35,7 @@ pub async fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let workdir = tempfile::tempdir().context("creating a temporary directory")?;
     let secret_file = workdir.path().join("client-secret");
     std::fs::write(&secret_file, DEMO_CLIENT_SECRET).context("writing the demo secret")?;
-    let format = match options.format {
-        Format::Json => "json",
-        Format::Ecs => "ecs",
-        Format::Cef => "cef",
-        Format::Leef => "leef",
-    };
+    let format = options.format.name();
     let text = format!(
         r#"
         [state]

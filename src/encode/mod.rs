@@ -36,6 +36,16 @@ impl Format {
     pub fn is_typed(self) -> bool {
         !matches!(self, Format::Json)
     }
+
+    /// The format's name as a sink's `format` key spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ecs => "ecs",
+            Format::Cef => "cef",
+            Format::Leef => "leef",
+        }
+    }
 }
 
 /// Appends exactly one message for `event` in `format` to `out`, with no trailing newline. Never fails and
@@ -50,5 +60,19 @@ pub fn encode(format: Format, event: &Event, out: &mut Vec<u8>) {
         Format::Ecs => ecs::encode(event, out),
         Format::Cef => cef::encode(event, out),
         Format::Leef => leef::encode(event, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn a_format_name_reads_back_as_the_same_format() {
+        for format in [Format::Json, Format::Ecs, Format::Cef, Format::Leef] {
+            let read: Format = serde_json::from_value(serde_json::json!(format.name()))
+                .unwrap_or_else(|e| panic!("{:?} is not read back: {e}", format.name()));
+            assert_eq!(read, format);
+        }
     }
 }

@@ -66,16 +66,6 @@ impl Target {
             Target::FileLeef => Format::Leef,
         }
     }
-
-    /// The format's name in the daemon's config.
-    fn format_name(self) -> &'static str {
-        match self.format() {
-            Format::Json => "json",
-            Format::Ecs => "ecs",
-            Format::Cef => "cef",
-            Format::Leef => "leef",
-        }
-    }
 }
 
 /// One end-to-end run with its floor.
@@ -211,11 +201,11 @@ async fn run_once(
     let sink = match target {
         Target::SyslogEcs => SinkSpec::Syslog {
             addr: recv.addr,
-            format: target.format_name(),
+            format: target.format().name(),
         },
         Target::FileJson | Target::FileCef | Target::FileLeef => SinkSpec::File {
             path: &out_file,
-            format: target.format_name(),
+            format: target.format().name(),
         },
     };
     let config = work.config(emulator, &sink, "", "")?;
