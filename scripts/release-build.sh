@@ -30,8 +30,9 @@ plain_build() {
   echo "plain cargo build --release ($why)"
 }
 
-llvm_major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
-host="$(rustc -vV | sed -n 's/^host: //p')"
+rustc_version="$(rustc -vV)"
+llvm_major="$(sed -n 's/^LLVM version: \([0-9]*\).*/\1/p' <<<"$rustc_version")"
+host="$(sed -n 's/^host: //p' <<<"$rustc_version")"
 
 # An llvm-profdata whose major version is rustc's LLVM's (the profile format changes between majors).
 find_profdata() {
