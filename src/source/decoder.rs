@@ -55,19 +55,8 @@ pub enum Decoded {
     Invalid(String),
 }
 
-/// Reads the common fields of `element`; keeps it (a copy of its bytes) when its `RecordType` is in `wanted`.
+/// Reads the common fields of `element`; keeps it when its `RecordType` is in `wanted`.
 pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
-    decode_element_keeping(element, wanted, || Bytes::copy_from_slice(element))
-}
-
-/// [`decode_element`], where `keep` gives the bytes a wanted record keeps: `element` itself, as shared
-/// [`Bytes`] (e.g. a slice of the body chunk it was read from, so that the record costs no copy). It is
-/// called only for a wanted record.
-pub fn decode_element_keeping(
-    element: &[u8],
-    wanted: &[i64],
-    keep: impl FnOnce() -> Bytes,
-) -> Decoded {
     if quick_record_type(element).is_some_and(|record_type| !wanted.contains(&record_type)) {
         return Decoded::Skipped;
     }
@@ -108,14 +97,8 @@ pub fn decode_element_keeping(
             .map_or(0, |error| error.valid_up_to());
         return Decoded::Invalid(format!("record {id} is not valid UTF-8 (at byte {at})"));
     }
-    let raw = keep();
-    debug_assert_eq!(
-        &raw[..],
-        element,
-        "`keep` must give the element's own bytes"
-    );
     Decoded::Wanted(Record {
-        raw,
+        raw: Bytes::copy_from_slice(element),
         id: id.into_owned(),
         record_type,
         operation: header.operation.map(Cow::into_owned).unwrap_or_default(),

@@ -3,7 +3,7 @@
 use crate::api::{ApiClient, ApiError};
 use crate::event::Record;
 
-use super::decoder::{decode_element_keeping, Decoded};
+use super::decoder::{decode_element, Decoded};
 use super::splitter::{ArraySplitter, SplitError};
 
 /// An element of a blob that is not a usable record.
@@ -107,17 +107,14 @@ impl BlobReader {
     /// The next batch (up to `batch_size` records); `None` once the blob is fully read.
     pub async fn next_chunk(&mut self) -> Result<Option<Chunk>, ReadError> {
         // Sized for a full batch: grown by doubling, a batch of 100 records was copied one and a quarter
-        // times over (each record is about 160 bytes).
+        // times over (each record is 160 bytes).
         let mut chunk = Chunk {
             records: Vec::with_capacity(self.batch_size.min(MAX_PRESIZED_BATCH)),
             ..Chunk::default()
         };
         loop {
             while let Some(range) = self.splitter.next()? {
-                let element = self.splitter.element(range.clone());
-                // A kept record is a slice of the chunk it lies in, not a copy (see `element_bytes`).
-                let keep = || self.splitter.element_bytes(range.clone());
-                match decode_element_keeping(element, &self.wanted, keep) {
+                match decode_element(self.splitter.element(range.clone()), &self.wanted) {
                     Decoded::Wanted(record) => chunk.records.push(record),
                     Decoded::Skipped => chunk.skipped += 1,
                     Decoded::Invalid(reason) => {

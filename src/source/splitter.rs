@@ -152,16 +152,6 @@ impl ArraySplitter {
         }
     }
 
-    /// The bytes of an element returned by [`ArraySplitter::next`], to keep: a slice of the chunk it lies
-    /// in (no copy; it holds that chunk's memory until dropped), or a copy of the carried element.
-    pub fn element_bytes(&self, range: Range<usize>) -> Bytes {
-        if self.carry_complete {
-            Bytes::copy_from_slice(&self.carry[range])
-        } else {
-            self.buf.slice(range)
-        }
-    }
-
     /// True once the closing `]` was seen.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

@@ -2,10 +2,9 @@
 //!
 //! For each blob body (rendered before its clock starts): one serde_json pass that splits the array into
 //! raw elements, the common-field decode that keeps the ATP record types (the crate's own
-//! `decode_element_keeping`, a kept record being a slice of the body), and the encoding of the kept
-//! records in the sink's format into a reused buffer — `json` copies the raw record, `ecs` normalizes it
-//! (`Event::from_record`) and runs the ECS encoder. No HTTP, no syslog framing, no sockets, no state, no
-//! threads.
+//! `decode_element`), and the encoding of the kept records in the sink's format into a reused buffer —
+//! `json` copies the raw record, `ecs` normalizes it (`Event::from_record`) and runs the ECS encoder. No
+//! HTTP, no syslog framing, no sockets, no state, no threads.
 //!
 //! CPU time is this thread's own (`/proc/thread-self/schedstat`, nanoseconds), summed over the timed parts.
 
@@ -13,8 +12,7 @@ use std::time::Duration;
 
 use atp_forwarder::encode::{self, Format};
 use atp_forwarder::event::{Event, NormalizeContext};
-use atp_forwarder::source::{decode_element_keeping, Decoded};
-use bytes::Bytes;
+use atp_forwarder::source::{decode_element, Decoded};
 use serde_json::value::RawValue;
 
 /// The ATP record types.
@@ -54,16 +52,13 @@ pub fn measure(bodies: impl Iterator<Item = Vec<u8>>, format: Format, tenant: &s
         let started = thread_cpu();
         floor.blobs += 1;
         floor.bytes += body.len() as u64;
-        let body = Bytes::from(body);
         let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(&body) else {
             continue;
         };
         for element in elements {
             floor.records += 1;
-            // A kept record is a slice of the body, as the daemon's are of the chunks they arrive in.
-            let element = element.get().as_bytes();
-            let keep = || body.slice_ref(element);
-            let Decoded::Wanted(record) = decode_element_keeping(element, &ATP_TYPES, keep) else {
+            let Decoded::Wanted(record) = decode_element(element.get().as_bytes(), &ATP_TYPES)
+            else {
                 continue;
             };
             floor.encoded += 1;

@@ -100,33 +100,6 @@ fn an_oversized_element_is_refused_when_it_arrives_in_pieces() {
 }
 
 #[test]
-fn kept_element_bytes_share_their_chunk_and_carried_ones_are_copied() {
-    let mut splitter = ArraySplitter::new(1 << 20, 64);
-    let first = Bytes::from_static(br#"[{"a":1},{"b""#);
-    splitter.push_bytes(first.clone());
-    let range = splitter.next().unwrap().unwrap();
-    let kept = splitter.element_bytes(range.clone());
-    assert_eq!(&kept[..], splitter.element(range));
-    assert_eq!(&kept[..], br#"{"a":1}"#);
-    assert_eq!(
-        kept.as_ptr(),
-        first[1..].as_ptr(),
-        "a slice of the chunk, not a copy"
-    );
-    assert_eq!(splitter.next().unwrap(), None);
-    splitter.push_bytes(Bytes::from_static(br#":2}]"#));
-    let range = splitter.next().unwrap().unwrap();
-    let carried = splitter.element_bytes(range.clone());
-    assert_eq!(&carried[..], br#"{"b":2}"#);
-    assert_eq!(&carried[..], splitter.element(range));
-    // The kept bytes outlive the splitter's later reads.
-    assert_eq!(splitter.next().unwrap(), None);
-    splitter.finish().unwrap();
-    drop(splitter);
-    assert_eq!(&kept[..], br#"{"a":1}"#);
-}
-
-#[test]
 fn chunks_pushed_before_the_elements_are_taken_join_up() {
     let mut splitter = ArraySplitter::new(1 << 20, 64);
     let mut elements = Vec::new();
