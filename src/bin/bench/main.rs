@@ -7,7 +7,8 @@
 //! 1. end to end: a ≥1,000,000-record history in 600 blobs (30 % ATP), `run --once` into (a) TCP syslog
 //!    with `ecs` read by a discarding receiver and (b) a file sink with `json`;
 //! 2. the floor: the same blobs parsed and encoded single-threaded in memory (see `floor`);
-//! 3. memory: one ~100 MB blob;
+//! 3. memory: one ~100 MB blob; and a sink stalled for a minute over a history with 2 % ATP records (a
+//!    TCP syslog receiver that never reads; see `stalled`);
 //! 4. budget: a 7-day backfill against an API allowing 2,000 requests per (time-scaled) minute;
 //! 5. lag: live arrivals at the default poll interval and at 5 s.
 //!
@@ -26,6 +27,7 @@ mod micro;
 mod receiver;
 mod report;
 mod setup;
+mod stalled;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,8 +46,9 @@ struct Args {
     /// Write the results between the markers of this Markdown file (e.g. BENCHMARKS.md).
     #[arg(long)]
     write: Option<PathBuf>,
-    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory, budget, lag,
-    /// lag-default; or train (the training run of a profile-guided build, alone).
+    /// Phases to run, comma separated: e2e (or e2e-ecs, e2e-json), floor (alone, printed), memory (or its
+    /// stalled-sink part alone: stalled), budget, lag, lag-default; or train (the training run of a
+    /// profile-guided build, alone).
     #[arg(
         long,
         default_value = "e2e,memory,budget,lag,lag-default",
@@ -75,6 +78,9 @@ struct Args {
     /// Size of the large blob of phase 3, MiB.
     #[arg(long, default_value_t = 100)]
     huge_mib: u64,
+    /// How long the sink stays stalled in phase 3's second part before the daemon is stopped.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    stall_hold: Duration,
     /// Length of the scaled "minute" of phase 4.
     #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
     budget_window: Duration,
@@ -168,6 +174,13 @@ async fn main() -> anyhow::Result<()> {
                 .huge
                 .push(bulk::huge_blob(&daemon, args.huge_mib, target).await?);
         }
+    }
+    if phase("memory") || phase("stalled") {
+        eprintln!(
+            "bench: phase 3, a sink stalled for {}",
+            humantime::format_duration(args.stall_hold)
+        );
+        results.stalled = Some(stalled::stalled_sink(&daemon, args.stall_hold).await?);
     }
     if phase("budget") {
         eprintln!("bench: phase 4, budget");
