@@ -8,7 +8,7 @@
 #
 #   scripts/bench.sh                      # everything (7-25 minutes on 2 cores, by host; +10 after a source change)
 #   PGO=0 scripts/bench.sh --print-only   # the same with a plain release build
-#   scripts/bench.sh --phases e2e,memory  # a subset: e2e, memory, budget, lag, lag-default
+#   scripts/bench.sh --phases e2e,memory  # a subset: e2e, memory (stalled: its stalled-sink part), budget, lag, lag-default
 #   scripts/bench.sh --print-only         # print only
 #
 # Honours CARGO_TARGET_DIR. CPU seconds and RSS are the reliable numbers; wall times depend on the machine's load.
