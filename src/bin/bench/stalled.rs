@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use atp_forwarder::encode::Format;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +59,7 @@ pub async fn stalled_sink(bin: &Path, hold: Duration) -> anyhow::Result<Stalled>
     let work = Workdir::new()?;
     let sink = SinkSpec::Syslog {
         addr,
-        format: "ecs",
+        format: Format::Ecs.name(),
     };
     // The stalled sink cannot drain at shutdown: the daemon gives up after this and exits.
     let config = work.config(&emulator, &sink, "shutdown_timeout = \"2s\"", "")?;
