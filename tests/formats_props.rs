@@ -9,6 +9,7 @@ use atp_forwarder::encode::{self, Format};
 use atp_forwarder::event::enums::{Policy, PolicyAction};
 use atp_forwarder::event::hash;
 use atp_forwarder::event::{Event, Record};
+use atp_forwarder::source::{decode_element, Decoded};
 use bytes::Bytes;
 use formats_support::{ctx, ecs, encoded, parse_cef, parse_leef, Cef};
 use proptest::prelude::*;
@@ -347,6 +348,32 @@ proptest! {
     }
 
     #[test]
+    fn the_decoders_records_go_into_ecs_on_one_line_as_they_are(
+        record_type in prop::sample::select(vec![28i64, 41, 47, 64]),
+        fields in prop::collection::vec((prop::sample::select(KNOWN_KEYS.to_vec()), json_value()), 0..8),
+        pretty: bool,
+    ) {
+        let mut record = json!({"Id": "1", "RecordType": record_type, "CreationTime": "2025-11-24T10:03:19"});
+        for (k, v) in fields {
+            record[k] = v;
+        }
+        let raw = if pretty { serde_json::to_vec_pretty(&record) } else { serde_json::to_vec(&record) }.unwrap();
+        let Decoded::Wanted(decoded) = decode_element(&raw, &[record_type]) else {
+            return Err(TestCaseError::fail("the decoder did not keep a wanted record"));
+        };
+        // Pretty-printed text has line breaks between tokens; the decoder must never call it one line.
+        prop_assert!(!(pretty && decoded.single_line));
+        let ev = Event::from_record(decoded, &ctx());
+        let doc = check_ecs(&ev);
+        // Read back by the same parser as the record's own text (serde_json's floats do not all round-trip).
+        // A record whose common fields do not decode goes out as `event.original` text instead.
+        match &doc["o365"]["audit"] {
+            Value::Null => prop_assert_eq!(doc["event"]["original"].as_str(), std::str::from_utf8(&raw).ok()),
+            audit => prop_assert_eq!(audit, &serde_json::from_slice::<Value>(&raw).unwrap()),
+        }
+    }
+
+    #[test]
     fn garbage_bytes_still_give_well_formed_output(
         raw in prop::collection::vec(any::<u8>(), 0..300),
         record_type in prop::sample::select(vec![28i64, 41, 47, 64, 0]),
@@ -359,6 +386,7 @@ proptest! {
             operation,
             creation_time: String::from_utf8_lossy(&raw).into_owned(),
             large: Default::default(),
+            single_line: false,
         };
         let ev = Event::from_record(record, &ctx());
         let mut out = Vec::new();

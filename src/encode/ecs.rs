@@ -306,7 +306,15 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
     o.object("o365", |v| {
         if raw_embeddable(event) {
             v.key("audit");
-            json_bytes::copy_one_line(v.out, &event.record.raw);
+            if event.record.single_line {
+                debug_assert!(
+                    !event.record.raw.iter().any(|b| matches!(b, b'\r' | b'\n')),
+                    "a record marked single-line has a line break"
+                );
+                v.out.extend_from_slice(&event.record.raw);
+            } else {
+                json_bytes::copy_one_line(v.out, &event.record.raw);
+            }
         }
         if !user_from_user_id {
             v.text("user_id", c.user_id.as_deref());

@@ -52,6 +52,10 @@ pub struct Record {
     /// Where the `Data` and `Actions` values are in `raw`, when the decoder found them (`Default`: not
     /// known; they are then read like every other member).
     pub large: LargeMembers,
+    /// `true` when the decoder's validating pass found no CR or LF in `raw` (a JSON string cannot hold them
+    /// raw, so they could only be whitespace between tokens): the ECS encoder then splices `raw` into its
+    /// one-line output without looking for them again. `false`: not known.
+    pub single_line: bool,
 }
 
 /// A byte range of [`Record::raw`].
@@ -152,6 +156,7 @@ impl Record {
             operation: identity.operation.unwrap_or_default(),
             creation_time: identity.creation_time.unwrap_or_default(),
             large: LargeMembers::default(),
+            single_line: false,
         })
     }
 }

@@ -83,6 +83,7 @@ fn broken_json_never_panics_and_is_reported() {
         operation: "TIMailData".into(),
         creation_time: "2025-11-24T10:03:19".into(),
         large: Default::default(),
+        single_line: false,
     };
     let e = Event::from_record(record, &NormalizeContext::default());
     assert!(e.decode_error().is_some());
@@ -428,6 +429,7 @@ fn an_air_record_decodes_the_same_with_data_and_actions_cut_out() {
         }
         let plain = Record {
             large: LargeMembers::default(),
+            single_line: false,
             ..located.clone()
         };
         for (i, (a, b)) in rendered(located).iter().zip(rendered(plain)).enumerate() {

@@ -30,6 +30,9 @@ struct Header<'a> {
     /// Known only from the header reader's pass.
     #[serde(skip)]
     large: LargeMembers,
+    /// Known only from the header reader's pass (`false`: not known).
+    #[serde(skip)]
+    single_line: bool,
 }
 
 impl<'a> From<Fields<'a>> for Header<'a> {
@@ -40,6 +43,7 @@ impl<'a> From<Fields<'a>> for Header<'a> {
             operation: fields.operation.map(Cow::Borrowed),
             creation_time: fields.creation_time.map(Cow::Borrowed),
             large: fields.large,
+            single_line: fields.single_line,
         }
     }
 }
@@ -107,6 +111,7 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
             .map(Cow::into_owned)
             .unwrap_or_default(),
         large: header.large,
+        single_line: header.single_line,
     })
 }
 

@@ -24,6 +24,9 @@ pub(super) struct Fields<'a> {
     pub operation: Option<&'a str>,
     pub creation_time: Option<&'a str>,
     pub large: LargeMembers,
+    /// No CR or LF anywhere in the text: a JSON string cannot hold them raw, so they could only have been
+    /// whitespace between tokens, and the pass saw none.
+    pub single_line: bool,
 }
 
 /// Deeper nesting goes to serde_json (whose own limit is 128).
@@ -31,20 +34,27 @@ const MAX_DEPTH: usize = 100;
 
 /// The common fields of `text`, a JSON object; `None` when serde_json must decide (see the module docs).
 pub(super) fn read(text: &str) -> Option<Fields<'_>> {
-    let mut reader = Reader { text, pos: 0 };
+    let mut reader = Reader {
+        text,
+        pos: 0,
+        line_breaks: false,
+    };
     reader.whitespace();
     if reader.peek()? != b'{' {
         return None;
     }
     reader.pos += 1;
-    let fields = reader.top_members()?;
+    let mut fields = reader.top_members()?;
     reader.whitespace();
+    fields.single_line = !reader.line_breaks;
     (reader.pos == reader.text.len()).then_some(fields)
 }
 
 struct Reader<'a> {
     text: &'a str,
     pos: usize,
+    /// Whether any whitespace so far was a CR or LF.
+    line_breaks: bool,
 }
 
 /// How a string ended.
@@ -66,7 +76,8 @@ impl<'a> Reader<'a> {
     }
 
     fn whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        while let Some(byte @ (b' ' | b'\t' | b'\r' | b'\n')) = self.peek() {
+            self.line_breaks |= matches!(byte, b'\r' | b'\n');
             self.pos += 1;
         }
     }

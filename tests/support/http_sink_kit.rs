@@ -57,6 +57,7 @@ pub fn event_from(raw: serde_json::Value, id: &str, creation_time: &str) -> Even
         operation: "TIMailData".into(),
         creation_time: creation_time.to_string(),
         large: Default::default(),
+        single_line: false,
     };
     Event::from_record(record, &context)
 }

@@ -84,6 +84,7 @@ pub fn events(count: usize, seed: &str, large: bool) -> Arc<Vec<Event>> {
                 operation: operation.to_string(),
                 creation_time,
                 large: Default::default(),
+                single_line: false,
             };
             Event::from_record(record, &context)
         })

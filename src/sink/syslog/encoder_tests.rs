@@ -26,6 +26,7 @@ fn event(id: &str, operation: &str, creation_time: &str) -> Event {
         operation: operation.to_string(),
         creation_time: creation_time.to_string(),
         large: Default::default(),
+        single_line: false,
     };
     let context = NormalizeContext {
         tenant: "contoso".into(),

@@ -324,6 +324,7 @@ mod tests {
             operation: "TIMailData".into(),
             creation_time: "2025-11-24T10:03:19".into(),
             large: Default::default(),
+            single_line: false,
         };
         let context = NormalizeContext {
             tenant: "contoso".into(),

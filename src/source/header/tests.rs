@@ -84,6 +84,8 @@ fn agrees(text: &str) -> Result<(), TestCaseError> {
         "{}",
         text
     );
+    // Line breaks can only be whitespace between tokens: the flag is exactly whether the text has any.
+    prop_assert_eq!(fast.single_line, !text.contains(['\r', '\n']), "{}", text);
     // A span is either not handed out or exactly the value serde_json captures for the last such key.
     for (span, name) in [(fast.large.data, "data"), (fast.large.actions, "actions")] {
         if let Some(span) = span {
@@ -136,8 +138,26 @@ fn reads_the_four_fields_and_skips_everything_else() {
             operation: Some("TIMailData"),
             creation_time: Some("2025-11-24T10:03:19"),
             large: LargeMembers::default(),
+            single_line: true,
         })
     );
+}
+
+#[test]
+fn says_whether_the_record_is_on_one_line() {
+    let one_line = r#"{"Id":"x","S":"a\nb\r","RecordType":28}"#;
+    assert_eq!(read(one_line).map(|f| f.single_line), Some(true));
+    for broken_up in [
+        "{\"Id\":\"x\",\n\"RecordType\":28}",
+        "{\"Id\":\"x\",\"A\":[1,\r\n2],\"RecordType\":28}",
+        "{\"Id\":\"x\",\"RecordType\":28}\n",
+    ] {
+        assert_eq!(
+            read(broken_up).map(|f| f.single_line),
+            Some(false),
+            "{broken_up:?}"
+        );
+    }
 }
 
 #[test]

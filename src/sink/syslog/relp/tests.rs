@@ -28,6 +28,7 @@ fn batch(count: usize) -> EncodedBatch {
                 operation: "TIMailData".into(),
                 creation_time: "2025-11-24T10:03:19".into(),
                 large: Default::default(),
+                single_line: false,
             };
             Event::from_record(record, &context)
         })
