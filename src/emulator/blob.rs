@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::api::admit;
-use super::body::{cut_body, malformed_body, BlobWriter};
+use super::body::{cut_body, kept_body, malformed_body, BlobWriter};
 use super::catalog::content_id_well_formed;
 use super::error::ApiFault;
 use super::state::{lock, Inner, Visibility};
@@ -120,6 +120,12 @@ fn serve(
     }
     let records = blob.records + u64::from(blob.duplicate_of.is_some());
     inner.stat(|s| s.records_served += records);
+    let kept = lock(&inner.kept_bodies)
+        .get(&(tenant.to_ascii_lowercase(), content_id.to_owned()))
+        .cloned();
+    if let Some(kept) = kept {
+        return Ok(json_response(kept_body(kept), None));
+    }
     Ok(json_response(writer.into_body(), None))
 }
 

@@ -90,6 +90,16 @@ impl BlobWriter {
     }
 }
 
+/// A body rendered ahead ([`crate::emulator::Emulator::keep_rendered_bodies`]), streamed in chunks of the
+/// same size as a rendered one's, so that the client reads the same bytes in the same framing.
+pub(crate) fn kept_body(body: Bytes) -> Body {
+    let chunks: Vec<Result<Bytes, io::Error>> = (0..body.len())
+        .step_by(CHUNK)
+        .map(|start| Ok(body.slice(start..body.len().min(start + CHUNK))))
+        .collect();
+    Body::from_stream(stream::iter(chunks))
+}
+
 /// How many records the huge blob needs to reach about `bytes` (from the average size of its first records;
 /// record sizes vary a lot — AIR records are several times larger than the rest — so the sample is large
 /// enough for the result to land within a few percent).

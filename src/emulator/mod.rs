@@ -86,6 +86,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -306,23 +307,57 @@ impl Emulator {
     }
 
     /// The whole body of every blob of a tenant that is visible now, in creation order, as the API serves it
-    /// when no fault applies; each body is rendered only when the iterator reaches it. The benchmark's floor
-    /// parses exactly the bytes the daemon fetched.
-    pub fn blob_bodies(&self, tenant_id: &str) -> impl Iterator<Item = Vec<u8>> + Send + 'static {
+    /// when no fault applies; each body is rendered only when the iterator reaches it (or taken from the
+    /// kept ones, [`keep_rendered_bodies`](Self::keep_rendered_bodies)). The benchmark's floor parses
+    /// exactly the bytes the daemon fetched.
+    pub fn blob_bodies(&self, tenant_id: &str) -> impl Iterator<Item = Bytes> + Send + 'static {
         let inner = self.inner.clone();
-        let now = inner.now();
-        let mut blobs: Vec<_> = inner
+        let tenant = tenant_id.to_ascii_lowercase();
+        let ctx = inner.ctx(tenant_id);
+        let atp_fraction = inner.cfg.atp_fraction;
+        self.visible_blobs(tenant_id).into_iter().map(move |blob| {
+            let kept = lock(&inner.kept_bodies)
+                .get(&(tenant.clone(), blob.content_id.clone()))
+                .cloned();
+            kept.unwrap_or_else(|| {
+                Bytes::from(body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect())
+            })
+        })
+    }
+
+    /// Renders the body of every blob of a tenant that is visible now and keeps it: fetches of those blobs
+    /// then send the kept bytes (in the same chunks) instead of rendering them while the client reads.
+    /// Returns the bytes kept, which stay in memory until the emulator is dropped.
+    ///
+    /// For the benchmark: rendering a history's JSON took more CPU than the daemon that fetched it, on the
+    /// same cores, while Microsoft's servers are not on the collector's host. Blobs whose faults change
+    /// the body (cut off, reset, not JSON) are served as before, and so are blobs added later.
+    pub fn keep_rendered_bodies(&self, tenant_id: &str) -> u64 {
+        let tenant = tenant_id.to_ascii_lowercase();
+        let ctx = self.inner.ctx(tenant_id);
+        let atp_fraction = self.inner.cfg.atp_fraction;
+        let mut kept_bytes = 0;
+        for blob in self.visible_blobs(tenant_id) {
+            let body =
+                Bytes::from(body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect());
+            kept_bytes += body.len() as u64;
+            lock(&self.inner.kept_bodies).insert((tenant.clone(), blob.content_id.clone()), body);
+        }
+        kept_bytes
+    }
+
+    /// The blobs of a tenant that are visible now, in creation order.
+    fn visible_blobs(&self, tenant_id: &str) -> Vec<catalog::BlobMeta> {
+        let now = self.inner.now();
+        let mut blobs: Vec<_> = self
+            .inner
             .catalog()
             .tenant_blobs(tenant_id)
-            .filter(|blob| inner.visibility(tenant_id, blob, now) == Visibility::Visible)
+            .filter(|blob| self.inner.visibility(tenant_id, blob, now) == Visibility::Visible)
             .cloned()
             .collect();
         blobs.sort_by(|a, b| (a.created, &a.content_id).cmp(&(b.created, &b.content_id)));
-        let ctx = inner.ctx(tenant_id);
-        let atp_fraction = inner.cfg.atp_fraction;
         blobs
-            .into_iter()
-            .map(move |blob| body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect())
     }
 
     /// Counters: requests per endpoint kind and status, tokens, throttling, rejected windows, faults, and the

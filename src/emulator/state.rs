@@ -93,6 +93,9 @@ pub(crate) struct Inner {
     pub ctxs: HashMap<String, TenantCtx>,
     /// Time of the last subscription start call per tenant (lowercase id).
     pub last_start: Mutex<HashMap<String, Instant>>,
+    /// Bodies rendered ahead and kept, per (tenant lowercase, content id); see
+    /// [`super::Emulator::keep_rendered_bodies`].
+    pub kept_bodies: Mutex<HashMap<(String, String), axum::body::Bytes>>,
 }
 
 impl Inner {
@@ -139,6 +142,7 @@ impl Inner {
             failed_fetches: Mutex::new(HashMap::new()),
             ctxs,
             last_start: Mutex::new(HashMap::new()),
+            kept_bodies: Mutex::new(HashMap::new()),
         }
     }
 

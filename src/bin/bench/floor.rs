@@ -1,6 +1,6 @@
 //! The floor: the work no forwarder can avoid on the same bytes, single-threaded and in memory.
 //!
-//! For each blob body (rendered before its clock starts): one serde_json pass that splits the array into
+//! For each blob body (the bytes the emulator served, rendered before any clock starts): one serde_json pass that splits the array into
 //! raw elements, the common-field decode that keeps the ATP record types (the crate's own
 //! `decode_element`), and the encoding of the kept records in the sink's format into a reused buffer —
 //! `json` copies the raw record, `ecs` normalizes it (`Event::from_record`) and runs the ECS encoder. No
@@ -44,15 +44,20 @@ fn thread_cpu() -> Duration {
 }
 
 /// Runs the floor over `bodies` for `format`, on the calling thread.
-pub fn measure(bodies: impl Iterator<Item = Vec<u8>>, format: Format, tenant: &str) -> Floor {
+pub fn measure(
+    bodies: impl Iterator<Item = impl AsRef<[u8]>>,
+    format: Format,
+    tenant: &str,
+) -> Floor {
     let ctx = NormalizeContext::new(tenant);
     let mut floor = Floor::default();
     let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
     for body in bodies {
         let started = thread_cpu();
         floor.blobs += 1;
+        let body = body.as_ref();
         floor.bytes += body.len() as u64;
-        let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(&body) else {
+        let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
             continue;
         };
         for element in elements {

@@ -5,7 +5,9 @@
 //! threads and peak RSS. Phases:
 //!
 //! 1. end to end: a ≥1,000,000-record history in 600 blobs (30 % ATP), `run --once` into (a) TCP syslog
-//!    with `ecs` read by a discarding receiver and (b) a file sink with `json`;
+//!    with `ecs` read by a discarding receiver and (b) a file sink with `json`; the emulator renders the
+//!    blobs' bodies before the daemon starts and then only sends them (rendering them while the daemon
+//!    fetched them took more CPU than the daemon, on the same two cores; BENCHMARKS.md, step 52);
 //! 2. the floor: the same blobs parsed and encoded single-threaded in memory (see `floor`);
 //! 3. memory: one ~100 MB blob; and a sink stalled for a minute over a history with 2 % ATP records (a
 //!    TCP syslog receiver that never reads; see `stalled`);
