@@ -25,6 +25,9 @@ pub struct Usage {
     pub sys: Duration,
     /// Peak resident set size, KiB.
     pub peak_rss_kib: u64,
+    /// CPU time of this process (the emulator, the receivers, this sampling) while the daemon ran: what
+    /// competed with it for the same cores (BENCHMARKS.md, step 52).
+    pub harness: Duration,
     /// How the daemon exited.
     pub status: ExitStatus,
     /// The daemon's log (stderr).
@@ -133,6 +136,7 @@ pub async fn run(
         source,
     })?;
     let started = Instant::now();
+    let harness_before = read_stat(std::process::id());
     // BENCH_WRAP="perf record -g -o perf.data --" profiles the daemon (the numbers then include the wrapper).
     let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
     let mut words = wrap.split_whitespace();
@@ -178,6 +182,11 @@ pub async fn run(
         tokio::time::sleep(SAMPLE).await;
     };
     let wall = started.elapsed();
+    let harness_ticks = read_stat(std::process::id())
+        .zip(harness_before)
+        .map_or(0, |(after, before)| {
+            (after.utime + after.stime).saturating_sub(before.utime + before.stime)
+        });
     let status = child
         .wait()
         .map_err(|source| ChildError::Wait { pid, source })?;
@@ -197,6 +206,7 @@ pub async fn run(
         user: tick * u32::try_from(utime).unwrap_or(u32::MAX),
         sys: tick * u32::try_from(stime).unwrap_or(u32::MAX),
         peak_rss_kib: hwm.max(logged_hwm),
+        harness: tick * u32::try_from(harness_ticks).unwrap_or(u32::MAX),
         status,
         log,
     })

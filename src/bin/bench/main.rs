@@ -148,9 +148,10 @@ async fn main() -> anyhow::Result<()> {
             );
             let run = bulk::end_to_end(&daemon, size, target).await?;
             eprintln!(
-                "  wall {:.1}s cpu {:.2}s floor {:.2}s delivered {}/{}",
+                "  wall {:.1}s cpu {:.2}s (harness {:.2}s) floor {:.2}s delivered {}/{}",
                 run.usage.wall.as_secs_f64(),
                 run.usage.cpu_secs(),
+                run.usage.harness.as_secs_f64(),
                 run.floor.cpu.as_secs_f64(),
                 run.delivered,
                 run.expected
