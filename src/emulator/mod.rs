@@ -53,12 +53,13 @@
 //!
 //! Test hooks beside the HTTP surface: [`Emulator::add_blobs`], [`Emulator::expected_records`],
 //! [`Emulator::blob_bodies`] (the bytes the API serves, for the benchmark's floor),
+//! [`Emulator::keep_rendered_bodies`] (render a history ahead, so that serving it costs only the sending),
 //! [`Emulator::stats`], [`Emulator::subscription_enabled`] / [`Emulator::set_subscription_enabled`],
 //! [`Emulator::revoke_tokens`], [`Emulator::issued_tokens`] / [`Emulator::received_assertions`] (what must
 //! never appear in logs) and [`Emulator::now`] (the server's clock).
 //!
-//! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept, so a million-record
-//! history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
+//! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept (unless bodies are kept
+//! on request), so a million-record history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
 //! rendering bodies.
 
 mod api;
