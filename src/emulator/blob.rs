@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::api::admit;
-use super::body::{cut_body, kept_body, malformed_body, BlobWriter};
+use super::body::{cut_body, kept_body, malformed_body};
 use super::catalog::content_id_well_formed;
 use super::error::ApiFault;
 use super::state::{lock, Inner, Visibility};
@@ -102,11 +102,10 @@ fn serve(
         inner.stat(|s| s.faults.malformed_blobs += 1);
         return Ok(json_response(Body::from(malformed_body(content_id)), None));
     }
-    let writer = BlobWriter::new(&blob, inner.ctx(tenant), inner.cfg.atp_fraction);
     if (blob.faults.truncated || blob.faults.reset)
         && first_fetches_fail(inner, tenant, content_id, inner.cfg.faults.truncate_times)
     {
-        let full = writer.collect();
+        let full = inner.body_writer(tenant, &blob).collect();
         let len = full.len();
         let keep = if blob.faults.truncated { len / 2 } else { 0 };
         inner.stat(|s| {
@@ -120,13 +119,11 @@ fn serve(
     }
     let records = blob.records + u64::from(blob.duplicate_of.is_some());
     inner.stat(|s| s.records_served += records);
-    let kept = lock(&inner.kept_bodies)
-        .get(&(tenant.to_ascii_lowercase(), content_id.to_owned()))
-        .cloned();
-    if let Some(kept) = kept {
-        return Ok(json_response(kept_body(kept), None));
-    }
-    Ok(json_response(writer.into_body(), None))
+    let body = match inner.kept_body(tenant, content_id) {
+        Some(kept) => kept_body(kept),
+        None => inner.body_writer(tenant, &blob).into_body(),
+    };
+    Ok(json_response(body, None))
 }
 
 /// Counts a fetch of a faulty blob; true while it is one of the first `times` (which fail).

@@ -58,9 +58,9 @@
 //! [`Emulator::revoke_tokens`], [`Emulator::issued_tokens`] / [`Emulator::received_assertions`] (what must
 //! never appear in logs) and [`Emulator::now`] (the server's clock).
 //!
-//! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept (unless bodies are kept
-//! on request), so a million-record history costs little memory, and [`Emulator::expected_records`] recomputes record identities without
-//! rendering bodies.
+//! Record bodies are rendered lazily from `(seed, blob)`; only blob metadata is kept (unless bodies are
+//! kept on request), so a million-record history costs little memory, and [`Emulator::expected_records`]
+//! recomputes record identities without rendering bodies.
 
 mod api;
 mod assertion;
@@ -313,16 +313,11 @@ impl Emulator {
     /// exactly the bytes the daemon fetched.
     pub fn blob_bodies(&self, tenant_id: &str) -> impl Iterator<Item = Bytes> + Send + 'static {
         let inner = self.inner.clone();
-        let tenant = tenant_id.to_ascii_lowercase();
-        let ctx = inner.ctx(tenant_id);
-        let atp_fraction = inner.cfg.atp_fraction;
+        let tenant = tenant_id.to_owned();
         self.visible_blobs(tenant_id).into_iter().map(move |blob| {
-            let kept = lock(&inner.kept_bodies)
-                .get(&(tenant.clone(), blob.content_id.clone()))
-                .cloned();
-            kept.unwrap_or_else(|| {
-                Bytes::from(body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect())
-            })
+            inner
+                .kept_body(&tenant, &blob.content_id)
+                .unwrap_or_else(|| Bytes::from(inner.body_writer(&tenant, &blob).collect()))
         })
     }
 
@@ -334,15 +329,11 @@ impl Emulator {
     /// same cores, while Microsoft's servers are not on the collector's host. Blobs whose faults change
     /// the body (cut off, reset, not JSON) are served as before, and so are blobs added later.
     pub fn keep_rendered_bodies(&self, tenant_id: &str) -> u64 {
-        let tenant = tenant_id.to_ascii_lowercase();
-        let ctx = self.inner.ctx(tenant_id);
-        let atp_fraction = self.inner.cfg.atp_fraction;
         let mut kept_bytes = 0;
         for blob in self.visible_blobs(tenant_id) {
-            let body =
-                Bytes::from(body::BlobWriter::new(&blob, ctx.clone(), atp_fraction).collect());
+            let body = Bytes::from(self.inner.body_writer(tenant_id, &blob).collect());
             kept_bytes += body.len() as u64;
-            lock(&self.inner.kept_bodies).insert((tenant.clone(), blob.content_id.clone()), body);
+            self.inner.keep_body(tenant_id, &blob.content_id, body);
         }
         kept_bytes
     }

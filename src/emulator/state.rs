@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::body::BlobWriter;
 use super::catalog::{canonical_content_type, BlobMeta, Catalog, StreamKey};
 use super::config::{EmulatedTenant, EmulatorConfig, CONTENT_TYPES};
 use super::error::ApiFault;
@@ -19,6 +21,11 @@ use super::stats::EmulatorStats;
 /// Locks a mutex, recovering the data if another thread panicked while holding it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The key of a kept body: tenant ids compare without case, as everywhere in the API.
+fn kept_key(tenant: &str, content_id: &str) -> (String, String) {
+    (tenant.to_ascii_lowercase(), content_id.to_owned())
 }
 
 /// Subscription state of one tenant and content type.
@@ -95,7 +102,7 @@ pub(crate) struct Inner {
     pub last_start: Mutex<HashMap<String, Instant>>,
     /// Bodies rendered ahead and kept, per (tenant lowercase, content id); see
     /// [`super::Emulator::keep_rendered_bodies`].
-    pub kept_bodies: Mutex<HashMap<(String, String), axum::body::Bytes>>,
+    pub kept_bodies: Mutex<HashMap<(String, String), Bytes>>,
 }
 
 impl Inner {
@@ -169,6 +176,23 @@ impl Inner {
             .get(&tenant.to_ascii_lowercase())
             .cloned()
             .unwrap_or_else(|| TenantCtx::new(tenant))
+    }
+
+    /// A writer that renders `blob`'s body for `tenant`.
+    pub(crate) fn body_writer(&self, tenant: &str, blob: &BlobMeta) -> BlobWriter {
+        BlobWriter::new(blob, self.ctx(tenant), self.cfg.atp_fraction)
+    }
+
+    /// The body kept for a tenant's blob, if any ([`super::Emulator::keep_rendered_bodies`]).
+    pub(crate) fn kept_body(&self, tenant: &str, content_id: &str) -> Option<Bytes> {
+        lock(&self.kept_bodies)
+            .get(&kept_key(tenant, content_id))
+            .cloned()
+    }
+
+    /// Keeps `body` as the body of a tenant's blob.
+    pub(crate) fn keep_body(&self, tenant: &str, content_id: &str, body: Bytes) {
+        lock(&self.kept_bodies).insert(kept_key(tenant, content_id), body);
     }
 
     /// Whether a blob can be listed and fetched at `now`.

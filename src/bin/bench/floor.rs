@@ -1,10 +1,10 @@
 //! The floor: the work no forwarder can avoid on the same bytes, single-threaded and in memory.
 //!
-//! For each blob body (the bytes the emulator served, rendered before any clock starts): one serde_json pass that splits the array into
-//! raw elements, the common-field decode that keeps the ATP record types (the crate's own
-//! `decode_element`), and the encoding of the kept records in the sink's format into a reused buffer —
-//! `json` copies the raw record, `ecs` normalizes it (`Event::from_record`) and runs the ECS encoder. No
-//! HTTP, no syslog framing, no sockets, no state, no threads.
+//! For each blob body (the bytes the emulator served, rendered before any clock starts): one serde_json
+//! pass that splits the array into raw elements, the common-field decode that keeps the ATP record types
+//! (the crate's own `decode_element`), and the encoding of the kept records in the sink's format into a
+//! reused buffer — `json` copies the raw record, `ecs` normalizes it (`Event::from_record`) and runs the
+//! ECS encoder. No HTTP, no syslog framing, no sockets, no state, no threads.
 //!
 //! CPU time is this thread's own (`/proc/thread-self/schedstat`, nanoseconds), summed over the timed parts.
 

@@ -301,9 +301,7 @@ async fn kept_bodies_are_served_byte_for_byte_as_the_rendered_ones() {
 
     // The fetch really sends the kept bytes (not a new rendering): change one and see it served.
     let first_id = items[0]["contentId"].as_str().unwrap().to_owned();
-    crate::emulator::lock(&emu.inner.kept_bodies).insert(
-        (TENANT.to_ascii_lowercase(), first_id),
-        axum::body::Bytes::from_static(b"[]"),
-    );
+    emu.inner
+        .keep_body(TENANT, &first_id, axum::body::Bytes::from_static(b"[]"));
     assert_eq!(&fetch(uris[0].clone()).await[..], b"[]");
 }
