@@ -345,7 +345,8 @@ impl StreamTask {
             reader = open => reader.map_err(Some)?,
             () = self.shutdown.cancelled() => return Err(None),
         };
-        // Another process's commits are read at a blob's first chunk; later chunks ask the store's memory.
+        // Another process's commits are read at a blob's first chunk (at most once a second, see
+        // `StreamProgress::exact_lookup_due`); later chunks ask the store's memory.
         let mut first_chunk = true;
         loop {
             let chunk = tokio::select! {
@@ -385,7 +386,8 @@ impl StreamTask {
     }
 
     /// Drops records already delivered (committed, or in flight in another blob) and normalizes the rest.
-    /// `first_chunk` asks the store for every commit, other processes' included (see
+    /// `first_chunk` asks the store for every commit, other processes' included, when the stream's last
+    /// such read is a second old (see [`StreamProgress::exact_lookup_due`] and
     /// [`StateStore::seen_records_here`]).
     async fn fresh_events(
         &self,
@@ -396,8 +398,11 @@ impl StreamTask {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
         let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
         let tenant = &self.stream.tenant;
-        let seen = if first_chunk {
-            self.store.seen_records(tenant, &ids).await?
+        let started = std::time::Instant::now();
+        let seen = if first_chunk && tracker.progress.exact_lookup_due(started) {
+            let seen = self.store.seen_records(tenant, &ids).await?;
+            tracker.progress.exact_lookup_done(started);
+            seen
         } else {
             self.store.seen_records_here(tenant, &ids).await?
         };
