@@ -204,9 +204,10 @@ pub trait StateStore: Send + Sync {
     /// Like [`seen_records`](Self::seen_records), but a store that keeps the Ids in memory may answer from
     /// there without asking the database: every commit made through this handle counts, another handle's
     /// only once a [`seen_records`](Self::seen_records) call has read it. The pipeline asks
-    /// `seen_records` for the first chunk of each blob and this for the rest, so another process's
-    /// commits count from the next blob on, and a database round trip is paid once per blob. Stores
-    /// without such a memory answer as `seen_records` does.
+    /// `seen_records` for the first chunk of a stream's first blob, and then of the first blob that starts
+    /// a second or more after the last such call, and this for the rest: another process's commits count
+    /// within about a second, and a database round trip is paid at most about once a second per stream
+    /// (see `StreamProgress::exact_lookup_due`). Stores without such a memory answer as `seen_records` does.
     async fn seen_records_here(
         &self,
         tenant: &str,
