@@ -36,6 +36,9 @@ struct Inner {
     /// The current poll cycle (counted from 0).
     cycle: u64,
     listed_until: Option<DateTime<Utc>>,
+    /// When a blob's lookup last read the state store's new commits (see
+    /// [`StreamProgress::exact_lookup_due`]).
+    last_exact_lookup: Option<Instant>,
 }
 
 // === impl Inner ===
@@ -62,8 +65,6 @@ pub(crate) struct StreamProgress {
     pub lease: Option<Arc<HeldLease>>,
     inner: Mutex<Inner>,
     changed: Notify,
-    /// When a blob's lookup last read the state store's new commits (see `exact_lookup_due`).
-    last_exact_lookup: Mutex<Option<Instant>>,
 }
 
 // === impl StreamProgress ===
@@ -75,7 +76,6 @@ impl StreamProgress {
             lease: None,
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
-            last_exact_lookup: Mutex::new(None),
         })
     }
 
@@ -86,7 +86,6 @@ impl StreamProgress {
             lease: Some(lease),
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
-            last_exact_lookup: Mutex::new(None),
         })
     }
 
@@ -107,19 +106,15 @@ impl StreamProgress {
     /// file/json run (BENCHMARKS.md, step 54). Another process's commit therefore counts here after at most
     /// a second; a record it delivered meanwhile may be delivered again (at-least-once), never lost.
     pub(crate) fn exact_lookup_due(&self, now: Instant) -> bool {
-        self.last_exact_lookup
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.lock()
+            .last_exact_lookup
             .is_none_or(|last| now.saturating_duration_since(last) >= EXACT_LOOKUP_INTERVAL)
     }
 
     /// Notes that a blob's lookup read the store's new commits (see
     /// [`exact_lookup_due`](Self::exact_lookup_due)).
     pub(crate) fn exact_lookup_done(&self, at: Instant) {
-        *self
-            .last_exact_lookup
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(at);
+        self.lock().last_exact_lookup = Some(at);
     }
 
     /// Starts a poll cycle: blobs that failed in an earlier one are fetched again when listed again. They

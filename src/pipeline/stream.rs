@@ -398,13 +398,17 @@ impl StreamTask {
         let labels = Metrics::stream(&self.stream.tenant, &self.stream.content_type);
         let ids: Vec<&str> = records.iter().map(|record| record.id.as_str()).collect();
         let tenant = &self.stream.tenant;
-        let started = std::time::Instant::now();
-        let seen = if first_chunk && tracker.progress.exact_lookup_due(started) {
-            let seen = self.store.seen_records(tenant, &ids).await?;
-            tracker.progress.exact_lookup_done(started);
-            seen
-        } else {
-            self.store.seen_records_here(tenant, &ids).await?
+        // When this lookup is the stream's exact one, the time it started (the next is due a second later).
+        let exact_at = first_chunk
+            .then(std::time::Instant::now)
+            .filter(|&now| tracker.progress.exact_lookup_due(now));
+        let seen = match exact_at {
+            Some(started) => {
+                let seen = self.store.seen_records(tenant, &ids).await?;
+                tracker.progress.exact_lookup_done(started);
+                seen
+            }
+            None => self.store.seen_records_here(tenant, &ids).await?,
         };
         let candidates: Vec<usize> = (0..records.len())
             .filter(|&index| !seen.contains(&records[index].id))
