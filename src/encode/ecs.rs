@@ -104,7 +104,7 @@ fn event_fields(event: &Event, o: &mut Obj<'_>) {
             e.time("end", instant(&m.end_time));
         }
         if event.include_original || !raw_embeddable(event) {
-            e.str("original", &String::from_utf8_lossy(&event.record.raw));
+            e.str("original", &event.record.raw);
         }
     });
 }
@@ -308,12 +308,12 @@ fn o365(event: &Event, user_from_user_id: bool, o: &mut Obj<'_>) {
             v.key("audit");
             if event.record.single_line {
                 debug_assert!(
-                    !event.record.raw.iter().any(|b| matches!(b, b'\r' | b'\n')),
+                    !event.record.raw.contains(['\r', '\n']),
                     "a record marked single-line has a line break"
                 );
-                v.out.extend_from_slice(&event.record.raw);
+                v.out.extend_from_slice(event.record.raw.as_bytes());
             } else {
-                json_bytes::copy_one_line(v.out, &event.record.raw);
+                json_bytes::copy_one_line(v.out, event.record.raw.as_bytes());
             }
         }
         if !user_from_user_id {

@@ -18,6 +18,8 @@ pub(crate) mod scan;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use bytestring::ByteString;
+
 use serde::de::MapAccess;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -50,10 +52,11 @@ pub struct AirInvestigation {
     pub status: Option<String>,
     /// `DeepLinkUrl` (docs: `DeeplinkURL`).
     pub deep_link_url: Option<String>,
-    /// `Actions` as received (raw JSON text, valid), decoded on first use.
-    actions_raw: Option<Box<str>>,
-    /// `Data` as received (raw JSON text, valid, usually a string), decoded on first use.
-    data_raw: Option<Box<str>>,
+    /// `Actions` as received (raw JSON text, valid), decoded on first use; usually a slice of the record's
+    /// own bytes (see [`set_large`](Self::set_large)), not a copy.
+    actions_raw: Option<ByteString>,
+    /// `Data` as received (raw JSON text, valid, usually a string), decoded on first use; as `actions_raw`.
+    data_raw: Option<ByteString>,
     /// `Data`, `Actions` and their entities, once decoded.
     decoded: OnceLock<AirDecoded>,
     /// `Data` and `Actions` as [`Value`]s, once asked for.
@@ -103,12 +106,17 @@ impl Model for AirInvestigation {
             "runningtime" => self.running_time = decode::scalar(map)?,
             "status" => self.status = decode::text(map)?,
             "deeplinkurl" => self.deep_link_url = decode::text(map)?,
-            "actions" => self.actions_raw = Some(map.next_value::<Box<RawValue>>()?.into()),
-            "data" => self.data_raw = Some(map.next_value::<Box<RawValue>>()?.into()),
+            "actions" => self.actions_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
+            "data" => self.data_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
             _ => return Ok(false),
         }
         Ok(true)
     }
+}
+
+/// The text of a raw value, as a [`ByteString`] (no copy: it takes over the box).
+fn raw_text(raw: Box<RawValue>) -> ByteString {
+    ByteString::from(Box::<str>::from(raw))
 }
 
 /// The text of a JSON string token (`raw` is known to be valid JSON) when it uses only the short escapes
@@ -404,7 +412,7 @@ impl AirInvestigation {
     /// Decodes `Data` and `Actions` from their raw JSON into [`Value`]s, once.
     fn values(&self) -> &AirValues {
         self.values.get_or_init(|| {
-            let value = |raw: &Option<Box<str>>| {
+            let value = |raw: &Option<ByteString>| {
                 raw.as_deref()
                     .and_then(|raw| match unescape_simple(raw) {
                         Some(text) => Some(Value::String(text)),
@@ -420,19 +428,20 @@ impl AirInvestigation {
     }
 
     /// Sets the raw JSON texts of `Data` and `Actions` (which must be valid JSON values, as the decoder's
-    /// [`LargeMembers`](super::LargeMembers) spans are) after a decode that had them cut out.
-    pub(crate) fn set_large(&mut self, data: Option<&str>, actions: Option<&str>) {
+    /// [`LargeMembers`](super::LargeMembers) spans are) after a decode that had them cut out. They are slices
+    /// of the record's own bytes: kilobytes that are not copied again.
+    pub(crate) fn set_large(&mut self, data: Option<ByteString>, actions: Option<ByteString>) {
         debug_assert!(
-            data.into_iter()
-                .chain(actions)
+            data.iter()
+                .chain(&actions)
                 .all(|raw| serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()),
             "large members must be valid JSON values"
         );
-        if let Some(data) = data {
-            self.data_raw = Some(data.into());
+        if data.is_some() {
+            self.data_raw = data;
         }
-        if let Some(actions) = actions {
-            self.actions_raw = Some(actions.into());
+        if actions.is_some() {
+            self.actions_raw = actions;
         }
     }
 

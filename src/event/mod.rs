@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
@@ -39,8 +40,10 @@ pub const ATP_RECORD_TYPES: [i64; 4] = [28, 41, 47, 64];
 /// One audit record: the raw JSON object and its common fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// The record's JSON object exactly as it appeared in the content blob.
-    pub raw: Bytes,
+    /// The record's JSON object exactly as it appeared in the content blob: UTF-8 text by construction (the
+    /// decoder refuses a wanted record that is not, and so does [`Record::from_json`]), so no later stage
+    /// checks it again; its bytes are [`ByteString::as_bytes`].
+    pub raw: ByteString,
     /// The O365 record `Id` (a GUID); the output identity of every delivered message.
     pub id: String,
     /// `RecordType` (AuditLogRecordType), kept even when unknown.
@@ -105,6 +108,9 @@ pub enum RecordError {
     /// A field every record has is missing or unusable.
     #[error("audit record has no usable `{0}`")]
     Missing(&'static str),
+    /// The bytes are not UTF-8 (which JSON text must be), somewhere a JSON parser need not look.
+    #[error("audit record is not valid UTF-8 (at byte {0})")]
+    NotUtf8(usize),
 }
 
 /// The four fields a [`Record`] carries, read tolerantly (`RecordType` may be a string).
@@ -138,8 +144,9 @@ impl decode::Model for Identity {
 impl Record {
     /// Reads the common fields of one raw record object (`Id` and an integer `RecordType` are required).
     pub fn from_json(raw: impl Into<Bytes>) -> Result<Record, RecordError> {
-        let raw = raw.into();
-        let decode::Obj(identity) = serde_json::from_slice::<decode::Obj<Identity>>(&raw)?;
+        let raw = ByteString::try_from(raw.into())
+            .map_err(|error| RecordError::NotUtf8(error.valid_up_to()))?;
+        let decode::Obj(identity) = serde_json::from_str::<decode::Obj<Identity>>(&raw)?;
         let id = identity
             .id
             .filter(|id| !id.is_empty())
@@ -273,37 +280,13 @@ impl Kind {
 
 type Decoded<M> = (Common, M, Vec<(String, Box<RawValue>)>);
 
-/// A record's bytes, and the same as text when they are UTF-8 (checked once, so that the parser can skip
-/// its own check of every string).
-#[derive(Clone, Copy)]
-struct RawRecord<'a> {
-    bytes: &'a [u8],
-    text: Option<&'a str>,
-}
-
-impl<'a> RawRecord<'a> {
-    fn of(bytes: &'a [u8]) -> RawRecord<'a> {
-        RawRecord {
-            bytes,
-            text: simdutf8::basic::from_utf8(bytes).ok(),
-        }
-    }
-
-    fn parse<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
-        match self.text {
-            Some(text) => serde_json::from_str(text),
-            None => serde_json::from_slice(self.bytes),
-        }
-    }
-}
-
 /// Decodes `raw` into the common fields and model `M`; the error names the failing field's path.
-fn decode_as<M: decode::Model>(raw: RawRecord<'_>) -> Result<Decoded<M>, String> {
-    match raw.parse::<decode::Top<(Common, M)>>() {
+fn decode_as<M: decode::Model>(raw: &str) -> Result<Decoded<M>, String> {
+    match serde_json::from_str::<decode::Top<(Common, M)>>(raw) {
         Ok(top) => Ok((top.model.0, top.model.1, top.unknown)),
         // Decode again, slowly, only to name the path of the failing field.
         Err(plain) => {
-            let mut de = serde_json::Deserializer::from_slice(raw.bytes);
+            let mut de = serde_json::Deserializer::from_str(raw);
             match serde_path_to_error::deserialize::<_, decode::Top<(Common, M)>>(&mut de) {
                 Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
                     Err(format!("{}: {}", e.path(), e.inner()))
@@ -316,11 +299,8 @@ fn decode_as<M: decode::Model>(raw: RawRecord<'_>) -> Result<Decoded<M>, String>
 
 /// An AIR record: decoded with its `Data` and `Actions` values cut out when the decoder located them (see
 /// [`LargeMembers`]), else (and whenever that path fails) as any other record.
-fn decode_air(
-    raw: RawRecord<'_>,
-    large: LargeMembers,
-) -> Result<Decoded<AirInvestigation>, String> {
-    if let Some(decoded) = raw.text.and_then(|text| decode_air_cut(text, large)) {
+fn decode_air(raw: &ByteString, large: LargeMembers) -> Result<Decoded<AirInvestigation>, String> {
+    if let Some(decoded) = decode_air_cut(raw, large) {
         return Ok(decoded);
     }
     decode_as::<AirInvestigation>(raw)
@@ -328,7 +308,8 @@ fn decode_air(
 
 /// `text` with the `large` values replaced by `null`, decoded; those values then set from their spans.
 /// `None` when no value was located or anything does not fit.
-fn decode_air_cut(text: &str, large: LargeMembers) -> Option<Decoded<AirInvestigation>> {
+fn decode_air_cut(raw: &ByteString, large: LargeMembers) -> Option<Decoded<AirInvestigation>> {
+    let text: &str = raw;
     if large == LargeMembers::default() {
         return None;
     }
@@ -344,12 +325,13 @@ fn decode_air_cut(text: &str, large: LargeMembers) -> Option<Decoded<AirInvestig
         at = span.end;
     }
     cut.push_str(text.get(at..)?);
+    // Slices of `raw` itself (`span.of` gives a part of `text`, which is `raw`'s), not copies.
     let data = match large.data {
-        Some(span) => Some(span.of(text)?),
+        Some(span) => Some(raw.slice_ref(span.of(text)?)),
         None => None,
     };
     let actions = match large.actions {
-        Some(span) => Some(span.of(text)?),
+        Some(span) => Some(raw.slice_ref(span.of(text)?)),
         None => None,
     };
     let top = serde_json::from_str::<decode::Top<(Common, AirInvestigation)>>(&cut).ok()?;
@@ -364,7 +346,7 @@ impl Event {
     /// Decodes and classifies `record`. Never fails: an undecodable record keeps the common fields it has and
     /// reports why in [`decode_error`](Event::decode_error).
     pub fn from_record(record: Record, ctx: &NormalizeContext) -> Event {
-        let raw = RawRecord::of(&record.raw);
+        let raw: &str = &record.raw;
         let typed = match Kind::of(record.record_type, &record.operation) {
             Some(Kind::Mail) => {
                 decode_as::<MailData>(raw).map(|(c, m, u)| (c, Body::Mail(Box::new(m)), u))
@@ -374,14 +356,14 @@ impl Event {
             }
             Some(Kind::AtpContent) => decode_as::<AtpContentData>(raw)
                 .map(|(c, m, u)| (c, Body::AtpContent(Box::new(m)), u)),
-            Some(Kind::Air) => {
-                decode_air(raw, record.large).map(|(c, m, u)| (c, Body::Air(Box::new(m)), u))
-            }
+            Some(Kind::Air) => decode_air(&record.raw, record.large)
+                .map(|(c, m, u)| (c, Body::Air(Box::new(m)), u)),
             None => decode_as::<()>(raw).map(|(c, (), u)| (c, Body::Untyped, u)),
         };
         let (common, body, unknown, decode_error, raw_is_json) = match typed {
-            // Strings the models skip are not checked for UTF-8 by the parser; the ECS splice needs it.
-            Ok((common, body, unknown)) => (common, body, unknown, None, raw.text.is_some()),
+            // The raw text is UTF-8 by its type, and the parse found it well-formed: the ECS encoder may
+            // splice it as it is.
+            Ok((common, body, unknown)) => (common, body, unknown, None, true),
             Err(reason) => {
                 let what = if record.operation.is_empty() {
                     "record"
@@ -391,13 +373,7 @@ impl Event {
                 let reason = format!("{what} (RecordType {}): {reason}", record.record_type);
                 // Only the common fields are kept; the model's own fields are not "unknown", so none are listed.
                 match decode_as::<()>(raw) {
-                    Ok((common, (), _)) => (
-                        common,
-                        Body::Untyped,
-                        Vec::new(),
-                        Some(reason),
-                        raw.text.is_some(),
-                    ),
+                    Ok((common, (), _)) => (common, Body::Untyped, Vec::new(), Some(reason), true),
                     Err(_) => (
                         Common::default(),
                         Body::Untyped,

@@ -233,7 +233,7 @@ async fn dead_letter(
         record_id: Some(event.record.id.clone()),
         sink: Some(sink.to_string()),
         reason: reason.to_string(),
-        payload: String::from_utf8_lossy(&event.record.raw).into_owned(),
+        payload: event.record.raw.to_string(),
     };
     tracing::error!(sink, tenant = %batch.tenant, record_id = %event.record.id, reason, "sink refused an event for good; dead-lettered");
     super::record_dead_letter(store, metrics, &letter).await;

@@ -435,7 +435,7 @@ impl StreamTask {
             let event = Event::from_record(record, &self.normalize);
             if let Some(reason) = event.decode_error() {
                 let reason = format!("record could not be decoded into its model (delivered with its common fields): {reason}");
-                let raw = String::from_utf8_lossy(&event.record.raw).into_owned();
+                let raw = event.record.raw.to_string();
                 let id = event.record.id.clone();
                 self.dead_letter(tracker, DeadLetterKind::Record, Some(id), &reason, raw)
                     .await;

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
@@ -94,15 +94,16 @@ pub fn decode_element(element: &[u8], wanted: &[i64]) -> Decoded {
     };
     // serde_json does not check the UTF-8 of strings it skips; the `json` format sends the record's
     // bytes as they are, so a wanted record must be valid UTF-8 as a whole (found by fuzzing).
-    if text.is_none() {
+    let Some(text) = text else {
         // The fast check does not say where; std does (only for records that fail).
         let at = std::str::from_utf8(element)
             .err()
             .map_or(0, |error| error.valid_up_to());
         return Decoded::Invalid(format!("record {id} is not valid UTF-8 (at byte {at})"));
-    }
+    };
     Decoded::Wanted(Record {
-        raw: Bytes::copy_from_slice(element),
+        // Copied from the text checked above: the record is UTF-8 by its type from here on.
+        raw: ByteString::from(text),
         id: id.into_owned(),
         record_type,
         operation: header.operation.map(Cow::into_owned).unwrap_or_default(),
@@ -273,7 +274,7 @@ mod tests {
         let Decoded::Wanted(record) = decode_element(raw, &[28]) else {
             panic!("not wanted")
         };
-        assert_eq!(&record.raw[..], &raw[..]);
+        assert_eq!(record.raw.as_bytes(), &raw[..]);
         assert_eq!(record.id, "a-b");
         assert_eq!(record.operation, "TIMailData");
         assert_eq!(record.creation_time, "2025-11-24T10:03:19");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use atp_forwarder::encode::Format;
 use atp_forwarder::event::{Event, NormalizeContext, Record};
 use atp_forwarder::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink, SinkConfig};
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde_json::json;
 
 /// The tenant name every test batch carries.
@@ -78,7 +78,7 @@ pub fn events(count: usize, seed: &str, large: bool) -> Arc<Vec<Event>> {
             }
             .expect("record serializes");
             let record = Record {
-                raw: Bytes::from(raw),
+                raw: ByteString::try_from(raw).expect("a serialized record is UTF-8"),
                 id,
                 record_type,
                 operation: operation.to_string(),

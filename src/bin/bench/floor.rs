@@ -71,7 +71,7 @@ pub fn measure(
                 let event = Event::from_record(record, &ctx);
                 encode::encode(format, &event, &mut out);
             } else {
-                out.extend_from_slice(&record.raw);
+                out.extend_from_slice(record.raw.as_bytes());
             }
             out.push(b'\n');
         }

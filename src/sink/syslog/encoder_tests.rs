@@ -1,6 +1,6 @@
 //! Unit tests of the syslog encoder; `syslog_loose` is the round-trip oracle.
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use proptest::prelude::*;
 use syslog_loose::{parse_message, Variant};
 
@@ -20,7 +20,7 @@ fn config(extra: serde_json::Value) -> SyslogSinkConfig {
 
 fn event(id: &str, operation: &str, creation_time: &str) -> Event {
     let record = Record {
-        raw: Bytes::from_static(b"{}"),
+        raw: ByteString::from_static("{}"),
         id: id.to_string(),
         record_type: 28,
         operation: operation.to_string(),

@@ -310,7 +310,7 @@ impl Sink for SyslogSink {
 #[cfg(test)]
 mod tests {
 
-    use bytes::Bytes;
+    use bytestring::ByteString;
 
     use super::*;
     use crate::encode::Format;
@@ -318,7 +318,7 @@ mod tests {
 
     fn batch(payload_bytes: usize) -> EncodedBatch {
         let record = Record {
-            raw: Bytes::from("é".repeat(payload_bytes / 2)),
+            raw: ByteString::from("é".repeat(payload_bytes / 2)),
             id: "id-1".into(),
             record_type: 28,
             operation: "TIMailData".into(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,7 +22,7 @@ fn batch(count: usize) -> EncodedBatch {
     let events: Vec<Event> = (0..count)
         .map(|index| {
             let record = Record {
-                raw: Bytes::from(format!("{{\"Id\":\"id-{index}\"}}")),
+                raw: ByteString::from(format!("{{\"Id\":\"id-{index}\"}}")),
                 id: format!("id-{index}"),
                 record_type: 28,
                 operation: "TIMailData".into(),
