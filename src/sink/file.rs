@@ -5,6 +5,7 @@
 //! `postrotate` signal or `copytruncate` is needed; the old file holds every line written before.
 
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -38,11 +39,20 @@ impl FileSinkConfig {
 ///
 /// Writes run on the blocking pool with `std::fs`, of the batch's own buffer ([`EncodedBatch::lines`]):
 /// `tokio::fs::File` copies every write into a buffer of its own first, which was 7 % of a `json` benchmark
-/// run. The rotation check (one `stat`) runs in the same blocking call as the write.
+/// run. The rotation check (one `stat` of the path, against the identity the file had when it was opened)
+/// runs in the same blocking call as the write.
 pub(crate) struct FileSink {
     name: String,
     path: PathBuf,
-    file: Option<std::fs::File>,
+    file: Option<OpenFile>,
+}
+
+/// The file being appended to, and its identity (device and inode) as read once when it was opened: an
+/// open file keeps its identity, so each write's rotation check only needs to `stat` the path.
+struct OpenFile {
+    file: std::fs::File,
+    dev: u64,
+    ino: u64,
 }
 
 // === impl FileSink ===
@@ -65,9 +75,9 @@ impl FileSink {
     ) -> Result<(), SinkError> {
         let (name, path, open) = (self.name.clone(), self.path.clone(), self.file.take());
         let file = blocking(move || {
-            let file = current_or_reopened(&name, &path, open)?;
-            work(&file)?;
-            Ok(file)
+            let open = current_or_reopened(&name, &path, open)?;
+            work(&open.file)?;
+            Ok(open)
         })
         .await
         .map_err(|source| self.io(source))?;
@@ -122,26 +132,23 @@ async fn blocking<T: Send + 'static>(
 fn current_or_reopened(
     sink: &str,
     path: &Path,
-    open: Option<std::fs::File>,
-) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::MetadataExt;
-
-    let Some(file) = open else {
+    open: Option<OpenFile>,
+) -> std::io::Result<OpenFile> {
+    let Some(open) = open else {
         return open_for_append(path);
     };
-    let open_file = file.metadata()?;
     let still_there = std::fs::metadata(path)
-        .map(|at_path| at_path.dev() == open_file.dev() && at_path.ino() == open_file.ino())
+        .map(|at_path| at_path.dev() == open.dev && at_path.ino() == open.ino)
         .unwrap_or(false);
     if still_there {
-        return Ok(file);
+        return Ok(open);
     }
     tracing::info!(sink, path = %path.display(), "the file was moved or removed (rotated); appending to a new one at its path");
     open_for_append(path)
 }
 
 /// Opens `path` for appending (creating it and its parent directories) and ends a torn last line.
-fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
+fn open_for_append(path: &Path) -> std::io::Result<OpenFile> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -150,14 +157,18 @@ fn open_for_append(path: &Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .read(true)
         .open(path)?;
-    end_torn_line(&mut file)?;
-    Ok(file)
+    let metadata = file.metadata()?;
+    end_torn_line(&mut file, metadata.len())?;
+    Ok(OpenFile {
+        file,
+        dev: metadata.dev(),
+        ino: metadata.ino(),
+    })
 }
 
 /// A crash in the middle of a write can leave a partial last line; end it so the next line starts clean
 /// (the partial event is delivered again, whole, because its blob was not committed).
-fn end_torn_line(file: &mut std::fs::File) -> std::io::Result<()> {
-    let length = file.metadata()?.len();
+fn end_torn_line(file: &mut std::fs::File, length: u64) -> std::io::Result<()> {
     if length == 0 {
         return Ok(());
     }
