@@ -95,19 +95,19 @@ impl PartialEq for AirInvestigation {
 }
 
 impl Model for AirInvestigation {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "investigationid" => self.investigation_id = decode::text(map)?,
-            "investigationname" => self.investigation_name = decode::text(map)?,
-            "investigationtype" => self.investigation_type = decode::text(map)?,
-            "lastupdatetimeutc" => self.last_update_time = time::timestamp(map)?,
-            "starttimeutc" => self.start_time = time::timestamp(map)?,
-            "endtimeutc" => self.end_time = time::timestamp(map)?,
-            "runningtime" => self.running_time = decode::scalar(map)?,
-            "status" => self.status = decode::text(map)?,
-            "deeplinkurl" => self.deep_link_url = decode::text(map)?,
-            "actions" => self.actions_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
-            "data" => self.data_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
+            b"investigationid" => self.investigation_id = decode::text(map)?,
+            b"investigationname" => self.investigation_name = decode::text(map)?,
+            b"investigationtype" => self.investigation_type = decode::text(map)?,
+            b"lastupdatetimeutc" => self.last_update_time = time::timestamp(map)?,
+            b"starttimeutc" => self.start_time = time::timestamp(map)?,
+            b"endtimeutc" => self.end_time = time::timestamp(map)?,
+            b"runningtime" => self.running_time = decode::scalar(map)?,
+            b"status" => self.status = decode::text(map)?,
+            b"deeplinkurl" => self.deep_link_url = decode::text(map)?,
+            b"actions" => self.actions_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
+            b"data" => self.data_raw = Some(raw_text(map.next_value::<Box<RawValue>>()?)),
             _ => return Ok(false),
         }
         Ok(true)

@@ -30,20 +30,20 @@ pub struct AtpContentData {
 }
 
 impl Model for AtpContentData {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "filedata" => {
+            b"filedata" => {
                 self.file = map
                     .next_value::<Option<decode::Obj<FileData>>>()?
                     .unwrap_or_default()
                     .0
             }
-            "sourceworkload" => self.source_workload = SourceWorkload::next(map)?,
-            "detectionmethod" => self.detection_method = decode::text(map)?,
-            "lastmodifieddate" => self.last_modified_date = time::timestamp(map)?,
-            "lastmodifiedby" => self.last_modified_by = decode::text(map)?,
-            "eventdeeplink" => self.event_deep_link = decode::text(map)?,
-            "detectiondate" => self.detection_date = time::timestamp(map)?,
+            b"sourceworkload" => self.source_workload = SourceWorkload::next(map)?,
+            b"detectionmethod" => self.detection_method = decode::text(map)?,
+            b"lastmodifieddate" => self.last_modified_date = time::timestamp(map)?,
+            b"lastmodifiedby" => self.last_modified_by = decode::text(map)?,
+            b"eventdeeplink" => self.event_deep_link = decode::text(map)?,
+            b"detectiondate" => self.detection_date = time::timestamp(map)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -70,19 +70,19 @@ pub struct FileData {
 }
 
 impl Model for FileData {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "documentid" => self.document_id = decode::text(map)?,
-            "filename" => self.file_name = decode::text(map)?,
-            "filepath" => self.file_path = decode::text(map)?,
-            "fileverdict" => self.file_verdict = FileVerdict::next(map)?,
-            "malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
-            "sha256" => {
+            b"documentid" => self.document_id = decode::text(map)?,
+            b"filename" => self.file_name = decode::text(map)?,
+            b"filepath" => self.file_path = decode::text(map)?,
+            b"fileverdict" => self.file_verdict = FileVerdict::next(map)?,
+            b"malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
+            b"sha256" => {
                 self.sha256 = decode::text(map)?
                     .filter(|s| !s.is_empty())
                     .map(Sha256::new)
             }
-            "filesize" => self.file_size = decode::scalar(map)?,
+            b"filesize" => self.file_size = decode::scalar(map)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -31,22 +31,22 @@ pub struct Common {
 }
 
 impl Model for Common {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
             // Carried by the Record; read and dropped here so they are not reported as unknown.
-            "id" | "recordtype" | "operation" | "creationtime" => {
+            b"id" | b"recordtype" | b"operation" | b"creationtime" => {
                 map.next_value::<IgnoredAny>()?;
             }
-            "organizationid" => self.organization_id = decode::text(map)?,
-            "usertype" => self.user_type = UserType::next(map)?,
-            "userkey" => self.user_key = decode::text(map)?,
-            "workload" => self.workload = decode::text(map)?,
-            "resultstatus" => self.result_status = decode::text(map)?,
-            "objectid" => self.object_id = decode::text(map)?,
-            "userid" => self.user_id = decode::text(map)?,
-            "clientip" => self.client_ip = decode::text(map)?,
-            "scope" => self.scope = decode::scalar(map)?,
-            "version" => self.version = decode::scalar(map)?,
+            b"organizationid" => self.organization_id = decode::text(map)?,
+            b"usertype" => self.user_type = UserType::next(map)?,
+            b"userkey" => self.user_key = decode::text(map)?,
+            b"workload" => self.workload = decode::text(map)?,
+            b"resultstatus" => self.result_status = decode::text(map)?,
+            b"objectid" => self.object_id = decode::text(map)?,
+            b"userid" => self.user_id = decode::text(map)?,
+            b"clientip" => self.client_ip = decode::text(map)?,
+            b"scope" => self.scope = decode::scalar(map)?,
+            b"version" => self.version = decode::scalar(map)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -66,35 +66,35 @@ pub struct MailData {
 }
 
 impl Model for MailData {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "attachmentdata" => self.attachments = decode::list(map)?,
-            "detectiontype" => self.detection_type = DetectionType::next(map)?,
-            "detectionmethod" => self.detection_method = decode::text(map)?,
-            "internetmessageid" => self.internet_message_id = decode::text(map)?,
-            "networkmessageid" => self.network_message_id = decode::text(map)?,
-            "p1sender" => self.p1_sender = decode::text(map)?,
-            "p2sender" => self.p2_sender = decode::text(map)?,
-            "policy" => self.policy = Policy::next(map)?,
-            "policyaction" => self.policy_action = PolicyAction::next(map)?,
-            "recipients" => self.recipients = decode::texts(map)?,
-            "senderip" => self.sender_ip = decode::text(map)?,
-            "subject" => self.subject = decode::text(map)?,
-            "verdict" => self.verdict = decode::text(map)?,
-            "messagetime" => self.message_time = time::timestamp(map)?,
-            "eventdeeplink" => self.event_deep_link = decode::text(map)?,
-            "deliveryaction" => self.delivery_action = decode::text(map)?,
-            "originaldeliverylocation" => self.original_delivery_location = decode::text(map)?,
-            "latestdeliverylocation" => self.latest_delivery_location = decode::text(map)?,
-            "directionality" => self.directionality = decode::text(map)?,
-            "threatsanddetectiontech" => self.threats_and_detection_tech = decode::texts(map)?,
-            "additionalactionsandresults" => {
+            b"attachmentdata" => self.attachments = decode::list(map)?,
+            b"detectiontype" => self.detection_type = DetectionType::next(map)?,
+            b"detectionmethod" => self.detection_method = decode::text(map)?,
+            b"internetmessageid" => self.internet_message_id = decode::text(map)?,
+            b"networkmessageid" => self.network_message_id = decode::text(map)?,
+            b"p1sender" => self.p1_sender = decode::text(map)?,
+            b"p2sender" => self.p2_sender = decode::text(map)?,
+            b"policy" => self.policy = Policy::next(map)?,
+            b"policyaction" => self.policy_action = PolicyAction::next(map)?,
+            b"recipients" => self.recipients = decode::texts(map)?,
+            b"senderip" => self.sender_ip = decode::text(map)?,
+            b"subject" => self.subject = decode::text(map)?,
+            b"verdict" => self.verdict = decode::text(map)?,
+            b"messagetime" => self.message_time = time::timestamp(map)?,
+            b"eventdeeplink" => self.event_deep_link = decode::text(map)?,
+            b"deliveryaction" => self.delivery_action = decode::text(map)?,
+            b"originaldeliverylocation" => self.original_delivery_location = decode::text(map)?,
+            b"latestdeliverylocation" => self.latest_delivery_location = decode::text(map)?,
+            b"directionality" => self.directionality = decode::text(map)?,
+            b"threatsanddetectiontech" => self.threats_and_detection_tech = decode::texts(map)?,
+            b"additionalactionsandresults" => {
                 self.additional_actions_and_results = decode::texts(map)?
             }
-            "connector" => self.connector = decode::text(map)?,
-            "authdetails" => self.auth_details = decode::list(map)?,
-            "systemoverrides" => self.system_overrides = decode::list(map)?,
-            "phishconfidencelevel" => self.phish_confidence_level = decode::text(map)?,
+            b"connector" => self.connector = decode::text(map)?,
+            b"authdetails" => self.auth_details = decode::list(map)?,
+            b"systemoverrides" => self.system_overrides = decode::list(map)?,
+            b"phishconfidencelevel" => self.phish_confidence_level = decode::text(map)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -117,13 +117,13 @@ pub struct Attachment {
 }
 
 impl Model for Attachment {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "filename" => self.file_name = decode::text(map)?,
-            "filetype" => self.file_type = decode::text(map)?,
-            "fileverdict" => self.file_verdict = FileVerdict::next(map)?,
-            "malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
-            "sha256" => {
+            b"filename" => self.file_name = decode::text(map)?,
+            b"filetype" => self.file_type = decode::text(map)?,
+            b"fileverdict" => self.file_verdict = FileVerdict::next(map)?,
+            b"malwarefamily" => self.malware_family = decode::text(map)?.filter(|s| !s.is_empty()),
+            b"sha256" => {
                 self.sha256 = decode::text(map)?
                     .filter(|s| !s.is_empty())
                     .map(Sha256::new)
@@ -144,10 +144,10 @@ pub struct AuthDetail {
 }
 
 impl Model for AuthDetail {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "name" => self.name = decode::text(map)?,
-            "value" => self.value = decode::text(map)?,
+            b"name" => self.name = decode::text(map)?,
+            b"value" => self.value = decode::text(map)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -172,12 +172,12 @@ pub struct SystemOverride {
 }
 
 impl Model for SystemOverride {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "details" => self.details = decode::text(map)?,
-            "finaloverride" => self.final_override = decode::text(map)?,
-            "result" => self.result = decode::text(map)?,
-            "source" => self.source = decode::text(map)?,
+            b"details" => self.details = decode::text(map)?,
+            b"finaloverride" => self.final_override = decode::text(map)?,
+            b"result" => self.result = decode::text(map)?,
+            b"source" => self.source = decode::text(map)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -125,14 +125,14 @@ struct Identity {
 impl decode::Model for Identity {
     fn field<'de, A: serde::de::MapAccess<'de>>(
         &mut self,
-        key: &str,
+        key: &[u8],
         map: &mut A,
     ) -> Result<bool, A::Error> {
         match key {
-            "id" => self.id = decode::text(map)?,
-            "recordtype" => self.record_type = decode::scalar(map)?,
-            "operation" => self.operation = decode::text(map)?,
-            "creationtime" => self.creation_time = decode::text(map)?,
+            b"id" => self.id = decode::text(map)?,
+            b"recordtype" => self.record_type = decode::scalar(map)?,
+            b"operation" => self.operation = decode::text(map)?,
+            b"creationtime" => self.creation_time = decode::text(map)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -31,16 +31,16 @@ pub struct UrlClickData {
 }
 
 impl Model for UrlClickData {
-    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &[u8], map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "appname" => self.app_name = decode::text(map)?,
-            "appversion" => self.app_version = decode::text(map)?,
-            "urlclickaction" => self.url_click_action = UrlClickAction::next(map)?,
-            "sourceid" => self.source_id = decode::text(map)?,
-            "timeofclick" => self.time_of_click = time::timestamp(map)?,
-            "url" => self.url = decode::text(map)?,
-            "userip" => self.user_ip = decode::text(map)?,
-            "eventdeeplink" => self.event_deep_link = decode::text(map)?,
+            b"appname" => self.app_name = decode::text(map)?,
+            b"appversion" => self.app_version = decode::text(map)?,
+            b"urlclickaction" => self.url_click_action = UrlClickAction::next(map)?,
+            b"sourceid" => self.source_id = decode::text(map)?,
+            b"timeofclick" => self.time_of_click = time::timestamp(map)?,
+            b"url" => self.url = decode::text(map)?,
+            b"userip" => self.user_ip = decode::text(map)?,
+            b"eventdeeplink" => self.event_deep_link = decode::text(map)?,
             _ => return Ok(false),
         }
         Ok(true)
