@@ -126,17 +126,26 @@ impl Key<'_> {
     ///
     /// Bytes, not `str`: the models match byte literals, so the result needs no UTF-8 check. It is lowercased
     /// eight bytes at a time ([`lowercase_word`]): a byte loop here was a fifth of the model decode's own
-    /// time (BENCHMARKS.md, step 56).
+    /// time (BENCHMARKS.md, step 56). The words are read from the key itself, the last one overlapping the
+    /// one before it: reading them back from `buf` after copying the key there stalled on every key (a load
+    /// that spans several earlier stores cannot take its bytes from them).
     fn lowercase<'b>(&self, buf: &'b mut [u8; KEY_MAX]) -> Option<&'b [u8]> {
         let key = self.0.as_bytes();
-        buf.get_mut(..key.len())?.copy_from_slice(key);
-        // Whole words up to the key's end; the bytes after it in the last word are not part of the result.
-        for word in buf.chunks_exact_mut(8).take(key.len().div_ceil(8)) {
-            if let Some(bytes) = word.first_chunk_mut::<8>() {
-                *bytes = lowercase_word(u64::from_le_bytes(*bytes)).to_le_bytes();
+        let out = buf.get_mut(..key.len())?;
+        let Some(last_word) = key.len().checked_sub(8) else {
+            for (to, from) in out.iter_mut().zip(key) {
+                *to = from.to_ascii_lowercase();
             }
+            return Some(out);
+        };
+        for start in (0..key.len()).step_by(8).map(|at| at.min(last_word)) {
+            let word = key.get(start..)?.first_chunk::<8>()?;
+            let lowered = lowercase_word(u64::from_le_bytes(*word)).to_le_bytes();
+            out.get_mut(start..)?
+                .first_chunk_mut::<8>()?
+                .copy_from_slice(&lowered);
         }
-        buf.get(..key.len())
+        Some(out)
     }
 }
 
