@@ -19,7 +19,6 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use bytestring::ByteString;
-
 use serde::de::MapAccess;
 use serde_json::value::RawValue;
 use serde_json::Value;

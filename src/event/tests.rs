@@ -43,6 +43,25 @@ fn a_record_without_id_is_refused() {
 }
 
 #[test]
+fn a_record_that_is_not_utf8_is_refused_where_the_parser_would_not_look() {
+    // serde_json skips the unknown member's string without checking it; the record's text must be UTF-8.
+    let raw = b"{\"Id\":\"x\",\"RecordType\":28,\"Other\":\"caf\xe9\"}".to_vec();
+    let at = raw
+        .iter()
+        .position(|&b| b == 0xe9)
+        .expect("the byte is there");
+    assert!(matches!(
+        Record::from_json(raw),
+        Err(RecordError::NotUtf8(offset)) if offset == at
+    ));
+    let record = Record::from_json(r#"{"Id":"x","RecordType":28,"Other":"café"}"#).expect("UTF-8");
+    assert_eq!(
+        &record.raw[..],
+        r#"{"Id":"x","RecordType":28,"Other":"café"}"#
+    );
+}
+
+#[test]
 fn unknown_record_types_pass_through_untyped_without_error() {
     let e = ev(
         json!({"Id": "u", "RecordType": 15, "Operation": "UserLoggedIn", "Workload": "AzureActiveDirectory"}),
