@@ -14,8 +14,8 @@
 //!
 //! A memory lookup (`seen_records_here`, a blob's later chunks) skips the read: each read is a round trip
 //! to sqlx's worker thread and back (two thread wake-ups, SQLite's file locks), one per 100-record chunk.
-//! Another process's commits then count from the next blob's first chunk on that the pipeline asks exactly
-//! (at most once a second per stream, see `StreamProgress::exact_lookup_due`).
+//! Another process's commits then count from the pipeline's next exact lookup on: a blob's first chunk, at
+//! most once a second per stream (see `StreamProgress::exact_lookup_due`).
 //!
 //! Rows of the version-1 table `seen_records` (one row per Id, written by earlier versions) are read when
 //! the set is built and pruned as before; nothing writes them any more.
