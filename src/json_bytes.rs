@@ -144,7 +144,9 @@ pub(crate) fn escaped_string_end(bytes: &[u8], mut pos: usize) -> Option<usize> 
         if masks.control & inside != 0 {
             return None;
         }
-        let mut codes = escaped & inside;
+        // An escaped quote or backslash is a valid escape: only the other escaped bytes are looked at, one
+        // by one (an embedded document's escapes are nearly all `\"` and `\\`).
+        let mut codes = escaped & inside & !(masks.quote | masks.backslash);
         while codes != 0 {
             let at = codes.trailing_zeros() as usize;
             codes &= codes - 1;
@@ -364,6 +366,52 @@ mod tests {
             let mut appended = String::from("x");
             prop_assert_eq!(unescape_short(&body, &mut appended), Some(()));
             prop_assert_eq!(appended.get(1..), Some(expected.as_str()));
+        }
+    }
+
+    /// [`escaped_string_end`] one byte at a time.
+    fn string_end_bytewise(bytes: &[u8], pos: usize) -> Option<usize> {
+        let mut escaped = false;
+        for (at, &byte) in bytes.iter().enumerate().skip(pos) {
+            if escaped {
+                if !is_short_escape(byte) {
+                    return None;
+                }
+                escaped = false;
+                continue;
+            }
+            match byte {
+                b'"' => return Some(at),
+                b'\\' => escaped = true,
+                0..=0x1F => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    proptest! {
+        #[test]
+        fn the_end_of_a_string_with_escapes_is_found_as_byte_by_byte(
+            // Runs of backslashes of any length, every escape letter (valid or not) and quotes, across
+            // the 64-byte blocks.
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    100 => prop::sample::select(b"\\\\\\\\/bfnrtuxaaaaa".to_vec()),
+                    2 => Just(b'"'),
+                    1 => Just(b'\n'),
+                ],
+                0..300,
+            ),
+            pos in 0usize..8,
+        ) {
+            prop_assert_eq!(escaped_string_end(&bytes, pos), string_end_bytewise(&bytes, pos));
+        }
+
+        #[test]
+        fn an_embedded_document_ends_at_its_closing_quote(body in escaped_text(), tail in "[a-z\"]{0,3}") {
+            let text = format!("{body}\"{tail}");
+            prop_assert_eq!(escaped_string_end(text.as_bytes(), 0), Some(body.len()));
         }
     }
 

@@ -164,6 +164,45 @@ fn long_elements_split_the_same_by_blocks_and_byte_by_byte() {
     }
 }
 
+/// Elements nested `levels` deep, with brackets in every block at every level (the block scan counts them
+/// without reading them one by one when the element cannot end in the block).
+fn nested(levels: usize, pad: usize) -> String {
+    let padding = "x".repeat(pad);
+    let mut element = format!(r#"{{"leaf":"{padding}","l":[1,[2],{{}}]}}"#);
+    for level in 0..levels {
+        element =
+            format!(r#"{{"p{level}":"{padding}","k":[{element},{{"q":[[]]}}],"r":{{"s":"]}}"}}}}"#);
+    }
+    element
+}
+
+#[test]
+fn nested_elements_split_and_hit_the_depth_limit_the_same_by_blocks_and_byte_by_byte() {
+    for levels in 0..12 {
+        for pad in [0, 5, 30, 70] {
+            let element = nested(levels, pad);
+            let body = format!("[{element},{element}]");
+            for max_depth in 1..(2 * levels as u32 + 6) {
+                for chunk in [13, 64, body.len()] {
+                    let by_blocks = split_with(
+                        ArraySplitter::new(1 << 20, max_depth),
+                        body.as_bytes(),
+                        chunk,
+                    );
+                    let by_bytes = split_with(bytewise(1 << 20, max_depth), body.as_bytes(), chunk);
+                    assert_eq!(
+                        by_blocks, by_bytes,
+                        "levels {levels} pad {pad} max_depth {max_depth}"
+                    );
+                    if max_depth as usize >= 2 * levels + 3 {
+                        assert_eq!(by_blocks, Ok(vec![element.clone(), element.clone()]));
+                    }
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn blocks_and_the_byte_loop_agree_on_any_input(
