@@ -164,8 +164,8 @@ fn long_elements_split_the_same_by_blocks_and_byte_by_byte() {
     }
 }
 
-/// Elements nested `levels` deep, with brackets in every block at every level (the block scan counts them
-/// without reading them one by one when the element cannot end in the block).
+/// Elements nested `levels` deep (`2 * levels + 3` levels of objects and arrays), with brackets inside and
+/// outside strings at every level, so that most 64-byte blocks open and close some while the element goes on.
 fn nested(levels: usize, pad: usize) -> String {
     let padding = "x".repeat(pad);
     let mut element = format!(r#"{{"leaf":"{padding}","l":[1,[2],{{}}]}}"#);
