@@ -222,30 +222,33 @@ async fn persist(store: &dyn StateStore, batch: &CommitBatch) {
     }
 }
 
+/// A tracker of blob `content_id` of a stream of tenant `t`, for tests.
+#[cfg(test)]
+pub(crate) fn test_tracker(
+    content_id: &str,
+    in_flight_ids: &Arc<InFlightIds>,
+    committer: &mpsc::Sender<CommitMsg>,
+) -> Arc<BlobTracker> {
+    let created = Utc::now();
+    let blob = ContentBlob {
+        content_type: "Audit.General".into(),
+        content_id: content_id.into(),
+        content_uri: format!("https://x/{content_id}"),
+        content_created: created,
+        content_expiration: created + chrono::Duration::days(7),
+    };
+    let progress = StreamProgress::new(crate::state::StreamKey {
+        tenant: "t".into(),
+        content_type: "Audit.General".into(),
+    });
+    BlobTracker::new(blob, progress, in_flight_ids.clone(), committer.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::StreamKey;
 
-    fn tracker(
-        content_id: &str,
-        in_flight_ids: &Arc<InFlightIds>,
-        committer: &mpsc::Sender<CommitMsg>,
-    ) -> Arc<BlobTracker> {
-        let created = Utc::now();
-        let blob = ContentBlob {
-            content_type: "Audit.General".into(),
-            content_id: content_id.into(),
-            content_uri: format!("https://x/{content_id}"),
-            content_created: created,
-            content_expiration: created + chrono::Duration::days(7),
-        };
-        let progress = StreamProgress::new(StreamKey {
-            tenant: "t".into(),
-            content_type: "Audit.General".into(),
-        });
-        BlobTracker::new(blob, progress, in_flight_ids.clone(), committer.clone())
-    }
+    use super::test_tracker as tracker;
 
     #[test]
     fn an_id_twice_in_a_chunk_is_kept_once_and_the_flags_stay_in_order() {

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+#[cfg(test)]
+pub(crate) use batch::test_chunk;
 pub use batch::{EncodedBatch, EncodedItem, EventList};
 pub use file::FileSinkConfig;
 pub use stdout::StdoutSinkConfig;
@@ -154,7 +156,7 @@ impl SinkConfig {
 
     /// How the pipeline gathers events for this sink before a send: the HTTP sinks wait up to their
     /// `batch_timeout` for `batch_max_events` (several blobs' events in one request); the stream sinks
-    /// (file, stdout, syslog) send each batch as it comes.
+    /// (file, stdout, syslog) never wait, and send each batch with those of its tenant already queued.
     pub fn gathering(&self) -> Option<Gathering> {
         match self {
             SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => None,
