@@ -2,12 +2,16 @@
 //!
 //! Each payload is followed by `\n` in the buffer (not part of the payload), so a line-oriented sink (file,
 //! stdout) writes the buffer as it is ([`EncodedBatch::lines`]) instead of copying every payload again.
+//!
+//! The `json` format is the record exactly as received, so its batch has no buffer: each payload is the
+//! event's own record bytes (shared, not copied), and the lines are those records with a `\n` after each.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::lines::Lines;
 use crate::encode::{self, Format};
 use crate::event::Event;
 
@@ -16,7 +20,7 @@ use crate::event::Event;
 pub struct EncodedItem {
     /// Index into the batch's events.
     pub event: usize,
-    /// The payload's bytes in the batch buffer.
+    /// The payload's bytes in the batch buffer (of a `json` batch: in the event's record).
     pub payload: Range<usize>,
 }
 
@@ -26,8 +30,18 @@ pub struct EncodedBatch {
     tenant: Arc<str>,
     events: EventList,
     items: Vec<EncodedItem>,
-    /// Every item's payload followed by `\n`, in item order.
-    buf: Bytes,
+    payloads: Payloads,
+    /// Bytes of every payload, with a `\n` after each.
+    encoded_len: usize,
+}
+
+/// Where a batch's payloads are.
+#[derive(Debug, Clone)]
+enum Payloads {
+    /// In one buffer: every item's payload followed by `\n`, in item order.
+    Buffer(Bytes),
+    /// Each item's payload is its event's record, as received (`json`).
+    Records,
 }
 
 /// The events a batch is encoded from, numbered from 0: one blob chunk's events, or several chunks' (an HTTP
@@ -132,6 +146,9 @@ impl EncodedBatch {
         indices: impl IntoIterator<Item = usize>,
     ) -> EncodedBatch {
         let events = events.into();
+        if format == Format::Json {
+            return EncodedBatch::records(tenant, events, indices);
+        }
         let mut buf = Vec::with_capacity(estimated_bytes(format, &events));
         let mut items = Vec::with_capacity(events.len());
         for index in indices {
@@ -151,7 +168,38 @@ impl EncodedBatch {
             tenant,
             events,
             items,
-            buf: buf.into(),
+            encoded_len: buf.len(),
+            payloads: Payloads::Buffer(buf.into()),
+        }
+    }
+
+    /// A `json` batch: each payload is the event's record as received, which [`encode::encode`] would
+    /// only copy.
+    fn records(
+        tenant: Arc<str>,
+        events: EventList,
+        indices: impl IntoIterator<Item = usize>,
+    ) -> EncodedBatch {
+        let mut items = Vec::with_capacity(events.len());
+        let mut encoded_len = 0;
+        for index in indices {
+            let Some(event) = events.get(index) else {
+                debug_assert!(false, "encoded index {index} out of range");
+                continue;
+            };
+            let length = event.record.raw.len();
+            items.push(EncodedItem {
+                event: index,
+                payload: 0..length,
+            });
+            encoded_len += length + 1;
+        }
+        EncodedBatch {
+            tenant,
+            events,
+            items,
+            payloads: Payloads::Records,
+            encoded_len,
         }
     }
 
@@ -177,22 +225,44 @@ impl EncodedBatch {
 
     /// The payload bytes of an item.
     pub fn payload(&self, item: &EncodedItem) -> &[u8] {
-        &self.buf[item.payload.clone()]
+        match &self.payloads {
+            Payloads::Buffer(buf) => &buf[item.payload.clone()],
+            Payloads::Records => {
+                &self.events[item.event].record.raw.as_bytes()[item.payload.clone()]
+            }
+        }
     }
 
-    /// The item's payload as a shared slice of the batch buffer (no copy; it keeps the buffer alive).
+    /// The item's payload as a shared slice of the batch buffer or of its record (no copy; it keeps the
+    /// buffer or the record alive).
     pub fn shared_payload(&self, item: &EncodedItem) -> Bytes {
-        self.buf.slice(item.payload.clone())
+        match &self.payloads {
+            Payloads::Buffer(buf) => buf.slice(item.payload.clone()),
+            Payloads::Records => self.events[item.event]
+                .record
+                .raw
+                .as_bytes()
+                .slice(item.payload.clone()),
+        }
     }
 
     /// Bytes of every payload, with a `\n` after each.
     pub fn encoded_len(&self) -> usize {
-        self.buf.len()
+        self.encoded_len
     }
 
-    /// Every payload followed by `\n`, in order: the batch as lines (shared, not copied).
-    pub fn lines(&self) -> Bytes {
-        self.buf.clone()
+    /// Every payload followed by `\n`, in order: the batch as lines, shared, not copied (the buffer, or
+    /// each record and a `\n`). [`Lines::write_to`] writes them with as few calls as it can.
+    pub fn lines(&self) -> Lines {
+        match &self.payloads {
+            Payloads::Buffer(buf) => Lines::joined(buf.clone()),
+            Payloads::Records => Lines::each(
+                self.items
+                    .iter()
+                    .map(|item| self.shared_payload(item))
+                    .collect(),
+            ),
+        }
     }
 
     /// The event an item was encoded from.
@@ -204,11 +274,18 @@ impl EncodedBatch {
     pub fn iter(&self) -> impl Iterator<Item = (&Event, &[u8])> + '_ {
         self.items
             .iter()
-            .map(|item| (&self.events[item.event], &self.buf[item.payload.clone()]))
+            .map(|item| (&self.events[item.event], self.payload(item)))
     }
 
     /// A batch of the same events limited to the items at `positions` (for resending part of a batch).
     pub fn subset(&self, positions: &[usize]) -> EncodedBatch {
+        if let Payloads::Records = self.payloads {
+            let indices = positions
+                .iter()
+                .filter_map(|&position| self.items.get(position))
+                .map(|item| item.event);
+            return EncodedBatch::records(self.tenant.clone(), self.events.clone(), indices);
+        }
         let mut buf = Vec::new();
         let mut items = Vec::with_capacity(positions.len());
         for &position in positions {
@@ -216,7 +293,7 @@ impl EncodedBatch {
                 continue;
             };
             let start = buf.len();
-            buf.extend_from_slice(&self.buf[item.payload.clone()]);
+            buf.extend_from_slice(self.payload(item));
             items.push(EncodedItem {
                 event: item.event,
                 payload: start..buf.len(),
@@ -227,7 +304,8 @@ impl EncodedBatch {
             tenant: self.tenant.clone(),
             events: self.events.clone(),
             items,
-            buf: buf.into(),
+            encoded_len: buf.len(),
+            payloads: Payloads::Buffer(buf.into()),
         }
     }
 }
@@ -285,5 +363,34 @@ mod tests {
             batch.payload(&batch.items()[0]),
             br#"{"Id":"c","RecordType":28}"#
         );
+    }
+
+    #[test]
+    fn a_json_batch_is_its_records_shared_as_lines_and_as_payloads_and_in_a_subset() {
+        let list = EventList::joined([test_chunk(&["a"]), test_chunk(&["b", "c"])]);
+        let batch = EncodedBatch::encode(Format::Json, "contoso".into(), list.clone(), [2, 0, 1]);
+        let raw = |id: &str| format!(r#"{{"Id":"{id}","RecordType":28}}"#);
+        let expected = format!("{}\n{}\n{}\n", raw("c"), raw("a"), raw("b"));
+        assert_eq!(batch.lines().to_bytes(), expected.as_bytes());
+        assert_eq!(batch.encoded_len(), expected.len());
+        let first = &batch.items()[0];
+        assert_eq!(batch.payload(first), raw("c").as_bytes());
+        assert_eq!(
+            batch.shared_payload(first).as_ptr(),
+            list[2].record.raw.as_bytes().as_ptr(),
+            "the record's own bytes, not a copy"
+        );
+
+        let retry = batch.subset(&[2, 0, 7]);
+        let ids: Vec<&str> = retry
+            .iter()
+            .map(|(event, _)| event.record.id.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "c"], "a position out of range is skipped");
+        assert_eq!(
+            retry.lines().to_bytes(),
+            format!("{}\n{}\n", raw("b"), raw("c")).as_bytes()
+        );
+        assert_eq!(retry.encoded_len(), raw("b").len() + raw("c").len() + 2);
     }
 }

@@ -11,6 +11,7 @@
 mod batch;
 mod file;
 pub mod http;
+mod lines;
 mod stdout;
 pub mod syslog;
 
@@ -22,6 +23,7 @@ use serde::Deserialize;
 pub(crate) use batch::test_chunk;
 pub use batch::{EncodedBatch, EncodedItem, EventList};
 pub use file::FileSinkConfig;
+pub use lines::Lines;
 pub use stdout::StdoutSinkConfig;
 
 use crate::encode::Format;

@@ -35,7 +35,7 @@ impl StdoutSink {
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome {
-        let result = match self.out.write_all(&batch.lines()).await {
+        let result = match self.out.write_all(&batch.lines().to_bytes()).await {
             Ok(()) => self.out.flush().await,
             Err(error) => Err(error),
         };
