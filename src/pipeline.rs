@@ -47,6 +47,7 @@ pub use stream::StreamError;
 
 use commit::run_committer;
 use deliver::{SinkDriver, SinkQueue};
+use gather::Grouping;
 use progress::InFlightIds;
 use stream::StreamTask;
 
@@ -164,7 +165,7 @@ async fn run_with(
             name: name.clone(),
             format: sink_config.format(),
             sink: sink_config.build()?,
-            gathering: sink_config.gathering(),
+            grouping: Grouping::of(sink_config),
             store: store.clone(),
             metrics: metrics.clone(),
             retry: options.retry.clone(),

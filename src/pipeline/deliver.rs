@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::commit::BlobTracker;
-use super::gather::{Gatherer, Group};
+use super::gather::{Gatherer, Group, Grouping};
 use crate::api::RetryPolicy;
 use crate::encode::Format;
 use crate::event::Event;
-use crate::sink::{EncodedBatch, Gathering, ItemOutcome, SendOutcome, Sink};
+use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink};
 use crate::state::{DeadLetter, DeadLetterKind, StateStore};
 use crate::telemetry::Metrics;
 
@@ -38,8 +38,8 @@ pub(crate) struct SinkDriver {
     pub name: Arc<str>,
     pub format: Format,
     pub sink: Box<dyn Sink>,
-    /// Joining queued batches into fuller sends (HTTP sinks), or none.
-    pub gathering: Option<Gathering>,
+    /// How queued batches are joined into one send.
+    pub grouping: Grouping,
     pub store: Arc<dyn StateStore>,
     pub metrics: Arc<Metrics>,
     pub retry: RetryPolicy,
@@ -66,7 +66,7 @@ impl SinkDriver {
     pub(crate) async fn run(mut self, queue: mpsc::Receiver<Arc<Batch>>) -> Option<String> {
         let labels = Metrics::sink(&self.name);
         let alive = self.metrics.health.register_loop("sink", &self.name, None);
-        let mut gatherer = Gatherer::new(queue, self.gathering);
+        let mut gatherer = Gatherer::new(queue, self.grouping);
         let abort = self.abort.clone();
         loop {
             let waiting = alive.waiting();

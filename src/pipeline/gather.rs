@@ -2,7 +2,8 @@
 //! better served by fewer, fuller requests, so its driver joins the queued batches of one tenant until it
 //! has the sink's `batch_max_events` or its `batch_timeout` has passed since the first one arrived.
 //! Stream sinks (file, stdout, syslog) never wait: each send takes the batch that came and those of its
-//! tenant already queued behind it.
+//! tenant already queued behind it. An HTTP sink without gathering (`batch_timeout = "0s"`) sends each
+//! batch as it comes.
 //!
 //! A joined group keeps every batch it took, so each event's acknowledgement, dead letter and blob tracker
 //! stay those of its own blob; its events are the batches' own, numbered across them ([`EventList`]).
@@ -14,7 +15,37 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::Batch;
-use crate::sink::{EventList, Gathering};
+use crate::sink::{EventList, Gathering, SinkConfig};
+
+/// How a sink's driver groups queued batches into one send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// One batch per send: an HTTP sink with `batch_timeout = "0s"` or `batch_max_events = 1`.
+    Each,
+    /// The batch that came and those of its tenant already queued behind it, without waiting: the stream
+    /// sinks (file, stdout, syslog), which have no per-send limit.
+    Queued,
+    /// Wait up to the timeout for up to that many events: an HTTP sink.
+    Gather(Gathering),
+}
+
+// === impl Grouping ===
+
+impl Grouping {
+    /// How `sink` groups batches.
+    pub(crate) fn of(sink: &SinkConfig) -> Grouping {
+        if let Some(gathering) = sink.gathering() {
+            return Grouping::Gather(gathering);
+        }
+        match sink {
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => Grouping::Queued,
+            SinkConfig::Http(_)
+            | SinkConfig::SplunkHec(_)
+            | SinkConfig::Elasticsearch(_)
+            | SinkConfig::Sentinel(_) => Grouping::Each,
+        }
+    }
+}
 
 /// The batches of one send, and their events in order.
 pub(crate) struct Group {
@@ -53,7 +84,7 @@ impl Group {
 /// Takes batches off a sink's queue and groups them.
 pub(crate) struct Gatherer {
     queue: mpsc::Receiver<Arc<Batch>>,
-    gathering: Option<Gathering>,
+    grouping: Grouping,
     /// A batch taken off the queue that did not fit the previous group: it starts the next one.
     carried: Option<Arc<Batch>>,
 }
@@ -61,10 +92,10 @@ pub(crate) struct Gatherer {
 // === impl Gatherer ===
 
 impl Gatherer {
-    pub(crate) fn new(queue: mpsc::Receiver<Arc<Batch>>, gathering: Option<Gathering>) -> Gatherer {
+    pub(crate) fn new(queue: mpsc::Receiver<Arc<Batch>>, grouping: Grouping) -> Gatherer {
         Gatherer {
             queue,
-            gathering,
+            grouping,
             carried: None,
         }
     }
@@ -83,8 +114,10 @@ impl Gatherer {
                 () = abort.cancelled() => return None,
             },
         };
-        let Some(gathering) = self.gathering else {
-            return Some(self.join_queued(first));
+        let gathering = match self.grouping {
+            Grouping::Each => return Some(Group::join(vec![first])),
+            Grouping::Queued => return Some(self.join_queued(first)),
+            Grouping::Gather(gathering) => gathering,
         };
         let deadline = Instant::now() + gathering.timeout;
         let mut count = first.events.len();
@@ -114,7 +147,7 @@ impl Gatherer {
     /// hand-off to the blocking pool (file) or one `writev` (syslog) instead of one per batch. The group
     /// holds at most the queue's capacity and one more batch, all of which were in memory already.
     fn join_queued(&mut self, first: Arc<Batch>) -> Group {
-        debug_assert!(self.gathering.is_none());
+        debug_assert_eq!(self.grouping, Grouping::Queued);
         let most = self.queue.max_capacity() + 1;
         let mut batches = vec![first];
         while batches.len() < most {
@@ -140,10 +173,10 @@ mod tests {
     use crate::pipeline::progress::InFlightIds;
     use crate::sink::test_chunk;
 
-    /// A gatherer for a sink without gathering (a stream sink), and the sender of its queue of `capacity`.
+    /// A gatherer for a stream sink, and the sender of its queue of `capacity`.
     fn stream_sink(capacity: usize) -> (mpsc::Sender<Arc<Batch>>, Gatherer) {
         let (sender, queue) = mpsc::channel(capacity);
-        (sender, Gatherer::new(queue, None))
+        (sender, Gatherer::new(queue, Grouping::Queued))
     }
 
     /// A batch of tenant `tenant` holding one event per id.
@@ -226,5 +259,33 @@ mod tests {
             "the carried batch and the full queue: the most a group holds"
         );
         assert_eq!(group.batches.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_http_sink_without_gathering_sends_one_batch_at_a_time_even_with_more_queued() {
+        let (sender, queue) = mpsc::channel(4);
+        let mut gatherer = Gatherer::new(queue, Grouping::Each);
+        for id in ["1", "2"] {
+            sender.send(batch("contoso", &[id])).await.expect("queued");
+        }
+        assert_eq!(ids(&next(&mut gatherer).await), ["1"]);
+        assert_eq!(ids(&next(&mut gatherer).await), ["2"]);
+    }
+
+    #[test]
+    fn stream_sinks_take_what_is_queued_and_http_sinks_gather_or_send_each_batch() {
+        let sink = |json: serde_json::Value| -> SinkConfig {
+            serde_json::from_value(json).expect("sink config")
+        };
+        let file = sink(serde_json::json!({"type": "file", "name": "f", "path": "/tmp/x"}));
+        assert_eq!(Grouping::of(&file), Grouping::Queued);
+        let http = serde_json::json!({"type": "http", "name": "h", "url": "http://127.0.0.1:1/"});
+        assert!(matches!(
+            Grouping::of(&sink(http.clone())),
+            Grouping::Gather(_)
+        ));
+        let mut each = http;
+        each["batch_timeout"] = "0s".into();
+        assert_eq!(Grouping::of(&sink(each)), Grouping::Each);
     }
 }
