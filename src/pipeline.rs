@@ -47,7 +47,6 @@ pub use stream::StreamError;
 
 use commit::run_committer;
 use deliver::{SinkDriver, SinkQueue};
-use gather::Grouping;
 use progress::InFlightIds;
 use stream::StreamTask;
 
@@ -165,7 +164,7 @@ async fn run_with(
             name: name.clone(),
             format: sink_config.format(),
             sink: sink_config.build()?,
-            grouping: Grouping::of(sink_config),
+            grouping: sink_config.grouping(),
             store: store.clone(),
             metrics: metrics.clone(),
             retry: options.retry.clone(),

@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::commit::BlobTracker;
-use super::gather::{Gatherer, Group, Grouping};
+use super::gather::{Gatherer, Group};
 use crate::api::RetryPolicy;
 use crate::encode::Format;
 use crate::event::Event;
-use crate::sink::{EncodedBatch, ItemOutcome, SendOutcome, Sink};
+use crate::sink::{EncodedBatch, Grouping, ItemOutcome, SendOutcome, Sink};
 use crate::state::{DeadLetter, DeadLetterKind, StateStore};
 use crate::telemetry::Metrics;
 

@@ -15,37 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::Batch;
-use crate::sink::{EventList, Gathering, SinkConfig};
-
-/// How a sink's driver groups queued batches into one send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grouping {
-    /// One batch per send: an HTTP sink with `batch_timeout = "0s"` or `batch_max_events = 1`.
-    Each,
-    /// The batch that came and those of its tenant already queued behind it, without waiting: the stream
-    /// sinks (file, stdout, syslog), which have no per-send limit.
-    Queued,
-    /// Wait up to the timeout for up to that many events: an HTTP sink.
-    Gather(Gathering),
-}
-
-// === impl Grouping ===
-
-impl Grouping {
-    /// How `sink` groups batches.
-    pub(crate) fn of(sink: &SinkConfig) -> Grouping {
-        if let Some(gathering) = sink.gathering() {
-            return Grouping::Gather(gathering);
-        }
-        match sink {
-            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => Grouping::Queued,
-            SinkConfig::Http(_)
-            | SinkConfig::SplunkHec(_)
-            | SinkConfig::Elasticsearch(_)
-            | SinkConfig::Sentinel(_) => Grouping::Each,
-        }
-    }
-}
+use crate::sink::{EventList, Grouping};
 
 /// The batches of one send, and their events in order.
 pub(crate) struct Group {
@@ -270,22 +240,5 @@ mod tests {
         }
         assert_eq!(ids(&next(&mut gatherer).await), ["1"]);
         assert_eq!(ids(&next(&mut gatherer).await), ["2"]);
-    }
-
-    #[test]
-    fn stream_sinks_take_what_is_queued_and_http_sinks_gather_or_send_each_batch() {
-        let sink = |json: serde_json::Value| -> SinkConfig {
-            serde_json::from_value(json).expect("sink config")
-        };
-        let file = sink(serde_json::json!({"type": "file", "name": "f", "path": "/tmp/x"}));
-        assert_eq!(Grouping::of(&file), Grouping::Queued);
-        let http = serde_json::json!({"type": "http", "name": "h", "url": "http://127.0.0.1:1/"});
-        assert!(matches!(
-            Grouping::of(&sink(http.clone())),
-            Grouping::Gather(_)
-        ));
-        let mut each = http;
-        each["batch_timeout"] = "0s".into();
-        assert_eq!(Grouping::of(&sink(each)), Grouping::Each);
     }
 }

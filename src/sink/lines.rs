@@ -7,8 +7,9 @@ use std::io::{self, IoSlice, Write};
 
 use bytes::Bytes;
 
-/// Linux takes at most this many buffers in one `writev` (`IOV_MAX`).
-const MAX_SLICES: usize = 1024;
+/// At most this many segments go into one `writev` (Linux's `IOV_MAX`; the kernel refuses more). The
+/// syslog transport's async writes use it too.
+pub(crate) const MAX_SEGMENTS_PER_WRITE: usize = 1024;
 
 /// The lines of one batch, owned (shared buffers), so they can move to a blocking thread.
 #[derive(Debug, Clone)]
@@ -42,8 +43,9 @@ impl Lines {
     }
 
     /// Writes every line to `out`, `\n` after each, with as few calls as `out` takes (a `writev` of up to
-    /// [`MAX_SLICES`] buffers for separate payloads). Does not flush. `std` has no stable
-    /// `write_all_vectored`, so this loop advances over partial writes itself.
+    /// [`MAX_SEGMENTS_PER_WRITE`] buffers for separate payloads). Does not flush. `std` has no stable
+    /// `write_all_vectored`, so this loop advances over partial writes itself, as the syslog transport's
+    /// async `write_vectored_all` does for a socket.
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
         let payloads = match &self.parts {
             Parts::Joined(buf) => return out.write_all(buf),
@@ -56,7 +58,7 @@ impl Lines {
         }
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
-            let end = rest.len().min(MAX_SLICES);
+            let end = rest.len().min(MAX_SEGMENTS_PER_WRITE);
             match out.write_vectored(&rest[..end]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => IoSlice::advance_slices(&mut rest, written),
@@ -85,8 +87,8 @@ impl Lines {
 mod tests {
     use super::*;
 
-    /// A writer that takes at most `most` bytes and `slices` buffers per call, and is interrupted every
-    /// other call.
+    /// A writer that takes at most `most` bytes per call, notes the most buffers one call was given, and
+    /// is interrupted every other call.
     struct Trickle {
         written: Vec<u8>,
         most: usize,
@@ -140,7 +142,11 @@ mod tests {
         };
         lines.write_to(&mut out).expect("written");
         assert_eq!(out.written, expected);
-        assert!(out.slices_seen <= MAX_SLICES, "{}", out.slices_seen);
+        assert!(
+            out.slices_seen <= MAX_SEGMENTS_PER_WRITE,
+            "{}",
+            out.slices_seen
+        );
         assert_eq!(lines.to_bytes(), expected);
         assert_eq!(Lines::joined(expected.clone().into()).to_bytes(), expected);
     }

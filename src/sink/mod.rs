@@ -11,7 +11,7 @@
 mod batch;
 mod file;
 pub mod http;
-mod lines;
+pub(crate) mod lines;
 mod stdout;
 pub mod syslog;
 
@@ -35,6 +35,18 @@ pub trait Sink: Send {
     async fn send(&mut self, batch: &EncodedBatch) -> SendOutcome;
     /// Connect (and handshake) once, for `check` and readiness.
     async fn probe(&mut self) -> Result<(), SinkError>;
+}
+
+/// How the pipeline groups a sink's queued batches into one send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One batch per send: an HTTP sink with `batch_timeout = "0s"` or `batch_max_events = 1`.
+    Each,
+    /// The batch that came and those of its tenant already queued behind it, without waiting: the stream
+    /// sinks (file, stdout, syslog), which have no per-send limit.
+    Queued,
+    /// Wait for more batches of the tenant, within the bounds given: an HTTP sink.
+    Gather(Gathering),
 }
 
 /// How long the pipeline may wait to fill a batch for a sink, and with how many events.
@@ -156,16 +168,16 @@ impl SinkConfig {
         self.format().is_typed() || matches!(self, SinkConfig::Syslog(_))
     }
 
-    /// How the pipeline gathers events for this sink before a send: the HTTP sinks wait up to their
+    /// How the pipeline groups batches for this sink before a send: the HTTP sinks wait up to their
     /// `batch_timeout` for `batch_max_events` (several blobs' events in one request); the stream sinks
     /// (file, stdout, syslog) never wait, and send each batch with those of its tenant already queued.
-    pub fn gathering(&self) -> Option<Gathering> {
+    pub fn grouping(&self) -> Grouping {
         match self {
-            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => None,
-            SinkConfig::Http(config) => config.gathering(),
-            SinkConfig::SplunkHec(config) => config.gathering(),
-            SinkConfig::Elasticsearch(config) => config.gathering(),
-            SinkConfig::Sentinel(config) => config.gathering(),
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Syslog(_) => Grouping::Queued,
+            SinkConfig::Http(config) => config.grouping(),
+            SinkConfig::SplunkHec(config) => config.grouping(),
+            SinkConfig::Elasticsearch(config) => config.grouping(),
+            SinkConfig::Sentinel(config) => config.grouping(),
         }
     }
 
@@ -223,5 +235,16 @@ mod tests {
             syslog_json.reads_models(),
             "syslog reads is_alert for its severity"
         );
+    }
+
+    #[test]
+    fn stream_sinks_take_what_is_queued_and_http_sinks_gather_or_send_each_batch() {
+        let file = sink(r#"{"type":"file","name":"f","path":"/tmp/x"}"#);
+        assert_eq!(file.grouping(), Grouping::Queued);
+        let http = sink(r#"{"type":"http","name":"h","url":"http://127.0.0.1:1/"}"#);
+        assert!(matches!(http.grouping(), Grouping::Gather(_)));
+        let zero_timeout =
+            sink(r#"{"type":"http","name":"h","url":"http://127.0.0.1:1/","batch_timeout":"0s"}"#);
+        assert_eq!(zero_timeout.grouping(), Grouping::Each);
     }
 }

@@ -87,15 +87,16 @@ macro_rules! http_sink_config {
                 }
             }
 
-            /// How the pipeline gathers batches for this sink: up to `batch_max_events`, waiting at most
-            /// `batch_timeout`; none when the timeout is zero or a request holds one event.
-            pub fn gathering(&self) -> Option<crate::sink::Gathering> {
-                (!self.batch_timeout.is_zero() && self.batch_max_events > 1).then_some(
-                    crate::sink::Gathering {
-                        max_events: self.batch_max_events,
-                        timeout: self.batch_timeout,
-                    },
-                )
+            /// How the pipeline groups batches for this sink: up to `batch_max_events`, waiting at most
+            /// `batch_timeout`; one batch at a time when the timeout is zero or a request holds one event.
+            pub fn grouping(&self) -> crate::sink::Grouping {
+                if self.batch_timeout.is_zero() || self.batch_max_events <= 1 {
+                    return crate::sink::Grouping::Each;
+                }
+                crate::sink::Grouping::Gather(crate::sink::Gathering {
+                    max_events: self.batch_max_events,
+                    timeout: self.batch_timeout,
+                })
             }
         }
     };

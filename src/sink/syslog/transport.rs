@@ -16,6 +16,8 @@ use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use crate::sink::lines::MAX_SEGMENTS_PER_WRITE;
+
 /// First reconnect delay.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 
@@ -286,9 +288,6 @@ async fn within(
             ))
         })
 }
-
-/// At most this many segments go into one `writev` (Linux's `IOV_MAX`; the kernel refuses more).
-const MAX_SEGMENTS_PER_WRITE: usize = 1024;
 
 /// Writes all of `segments` with as few `writev` calls as the stream takes, then flushes. Neither tokio nor
 /// `bytes` offers a vectored `write_all` over a list of buffers, so this loop advances over partial writes.
